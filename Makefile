@@ -1,0 +1,117 @@
+# cparsl — the one build. `make`, `make test`, `make install PREFIX=… DESTDIR=…`,
+# `make SAN=address,undefined test` (a sanitizer copy in its own folder).
+
+PKG_CONFIG ?= pkg-config
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+CC         ?= cc
+SAN        ?=
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+
+# msgpack-c 6 renamed its .pc; Debian 12 ships msgpack.pc (4.0.0).
+MSGPACK := $(shell $(PKG_CONFIG) --exists msgpack-c 2>/dev/null && echo msgpack-c || echo msgpack)
+DEPS    := libuv $(MSGPACK) libsodium
+
+ifeq ($(SAN),)
+BUILD   ?= build
+OPT     ?= -O2
+else
+BUILD   ?= build/san-$(subst $(comma),-,$(SAN))
+OPT     ?= -O1
+SANFLAGS := -fsanitize=$(SAN) -fno-sanitize-recover=all -fno-omit-frame-pointer
+endif
+comma := ,
+
+DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(DEPS) 2>/dev/null)
+DEP_LIBS   := $(shell $(PKG_CONFIG) --libs $(DEPS) 2>/dev/null)
+
+CFLAGS  ?= $(OPT) -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
+           -fPIC -pthread -fvisibility=hidden $(SANFLAGS)
+CPPFLAGS += -Iinclude -I. -D_GNU_SOURCE $(DEP_CFLAGS)
+LDFLAGS += -pthread $(SANFLAGS)
+LDLIBS  += $(DEP_LIBS) -ldl -lm
+
+LIB_SRC := $(sort $(wildcard common/*.c engine/*.c executors/*.c providers/*.c monitoring/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_SRC := $(sort $(wildcard tests/unit/*.c))
+TESTS    := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%.t)
+EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
+EXAMPLES := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all deps lib tests examples bench test example install uninstall clean check-symbols
+
+all: deps lib examples
+
+deps:
+	@$(PKG_CONFIG) --exists --print-errors $(DEPS) || \
+	  { echo "missing libraries: run ./dev deps (installs: libuv1-dev libmsgpack-dev libsodium-dev)" >&2; exit 1; }
+
+lib: $(BUILD)/libcparsl.a $(BUILD)/libcparsl.so $(BUILD)/cparsl.pc
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libcparsl.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libcparsl.so: $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libcparsl.so.0 $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/cparsl.pc: cparsl.pc.in Makefile
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@DEPS@|$(DEPS)|g' \
+	    -e 's|@VERSION@|$(shell sed -n 's/^#define CPARSL_VERSION "\(.*\)"/\1/p' include/cparsl.h)|g' $< > $@
+
+# Tests and examples link the static library, so tests may reach internal symbols.
+$(BUILD)/tests/%.t: tests/unit/%.c $(BUILD)/libcparsl.a tests/tap.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -fvisibility=default -MMD -MP $< -o $@ \
+	  $(LDFLAGS) $(BUILD)/libcparsl.a $(LDLIBS)
+
+$(BUILD)/examples/%: examples/%.c $(BUILD)/libcparsl.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fvisibility=default -MMD -MP $< -o $@ \
+	  $(LDFLAGS) $(BUILD)/libcparsl.a $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libcparsl.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fvisibility=default -MMD -MP $< -o $@ \
+	  $(LDFLAGS) $(BUILD)/libcparsl.a $(LDLIBS)
+
+tests: $(TESTS)
+examples: $(EXAMPLES)
+bench: $(BENCHES)
+
+# The test suite: every unit test binary and every TAP script, through prove.
+test: deps lib tests examples
+	CP_BUILD=$(BUILD) CC="$(CC)" prove --exec '' -j$(JOBS) --timer $(TESTS) $(sort $(wildcard tests/scripts/*.t))
+
+# The main job of the README, on the embedded default (local thread pool).
+example: deps lib examples
+	cd examples && ../$(BUILD)/examples/wordfreq
+
+check-symbols: lib
+	@bad=$$(nm -g --defined-only $(BUILD)/libcparsl.a | awk 'NF==3 {print $$3}' | grep -v '^cp_' || true); \
+	 if [ -n "$$bad" ]; then echo "exported symbols without the cp_ prefix:"; echo "$$bad"; exit 1; fi
+
+install: lib
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 include/cparsl.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(BUILD)/libcparsl.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/libcparsl.so $(DESTDIR)$(PREFIX)/lib/libcparsl.so.0
+	ln -sf libcparsl.so.0 $(DESTDIR)$(PREFIX)/lib/libcparsl.so
+	install -m 644 $(BUILD)/cparsl.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/include/cparsl.h $(DESTDIR)$(PREFIX)/lib/libcparsl.* \
+	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/cparsl.pc
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,265 @@
+/* engine/call.c — cp_call: from C arguments and options to a task in the DAG.
+ *
+ * Problems with the call itself (before cp_load, a NULL future argument, an unknown
+ * executor) give a future that has already failed with the reason, never a crash,
+ * so user code has one way to learn about every failure.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "engine/task.h"
+#include "executors/app_invoke.h"
+
+/* A future born failed, counted as a task of the run when there is one. */
+static cp_future *failed_call(struct cp__dfk *dfk, const cp_app_def *app, long id, char *msg)
+{
+    struct cp_future *t = cp__task_alloc(0, TK_FAILED_CALL);
+    if (!t) {
+        free(msg);
+        if (dfk)
+            cp__dfk_task_final(dfk, CP_FAILED);
+        return NULL;
+    }
+    t->dfk = dfk;
+    t->id = id;
+    t->job.app = app;
+    t->job.task_id = id;
+    cp__task_incref(t);         /* the caller's hold; finalize drops the engine's */
+    cp__task_fail_now(t, CP_FAILED, msg);
+    return t;
+}
+
+/* Converts one C argument into t->args[i] (and a parent when it is a future or
+ * DataFuture). Returns NULL, or an error message (caller owns). */
+static char *convert_arg(struct cp_future *t, int i, const cp_arg *a)
+{
+    struct cp_value *v = &t->args[i];
+    int rc = 0;
+    switch (a->kind) {
+    case CP__ARG_LONG: cp__value_int(v, a->u.i); break;
+    case CP__ARG_DOUBLE: cp__value_double(v, a->u.d); break;
+    case CP__ARG_BOOL: cp__value_bool(v, a->u.b); break;
+    case CP__ARG_STR:
+        if (a->u.s)
+            rc = cp__value_str(v, a->u.s, strlen(a->u.s));
+        break;
+    case CP__ARG_BYTES:
+        if (a->u.y.len && !a->u.y.data)
+            return cp__strdup_printf("argument %d: cp_bytes with NULL data and length %zu",
+                                     i + 1, a->u.y.len);
+        rc = cp__value_bytes(v, a->u.y.data, a->u.y.len);
+        break;
+    case CP__ARG_VALUE:
+        if (a->u.v)
+            cp__value_copy(v, a->u.v);
+        break;
+    case CP__ARG_FUTURE:
+        if (!a->u.f)
+            return cp__strdup_printf("argument %d is a NULL future", i + 1);
+        cp__task_incref(a->u.f);
+        t->parents[i] = a->u.f;
+        break;
+    case CP__ARG_FILE:
+        if (!a->u.file)
+            return cp__strdup_printf("argument %d is a NULL cp_file", i + 1);
+        rc = cp__value_file(v, a->u.file->url, strlen(a->u.file->url));
+        if (rc == 0 && a->u.file->producer) {
+            cp__task_incref(a->u.file->producer);
+            t->parents[i] = a->u.file->producer;
+        }
+        break;
+    default:
+        return cp__strdup_printf("argument %d has an unknown kind %d", i + 1, a->kind);
+    }
+    return rc == 0 ? NULL : strdup("out of memory copying an argument");
+}
+
+static size_t count_files(cp_file *const *list)
+{
+    size_t n = 0;
+    while (list && list[n])
+        n++;
+    return n;
+}
+
+static char *env_entry(const char *name, double value, bool integral)
+{
+    return integral ? cp__strdup_printf("%s=%ld", name, (long)value)
+                    : cp__strdup_printf("%s=%g", name, value);
+}
+
+/* Copies what the task keeps of its options. */
+static char *copy_opts(struct cp_future *t, const cp_opts *o, const char *run_logs)
+{
+    bool shell = t->job.kind == CP_JOB_SHELL;
+    size_t nout = o ? count_files(o->outputs) : 0;
+    bool needed = shell || nout || (o && (o->cores || o->memory_mb || o->disk_mb ||
+                                          o->running_time > 0 || o->cache));
+    if (!needed)
+        return NULL;
+    struct cp__topts *to = calloc(1, sizeof *to);
+    if (!to)
+        return strdup("out of memory");
+    t->opts = to;
+    if (o) {
+        to->cores = o->cores;
+        to->memory_mb = o->memory_mb;
+        to->disk_mb = o->disk_mb;
+        to->running_time = o->running_time;
+        to->cache = o->cache;
+        t->job.stdout_append = o->stdout_append;
+        t->job.stderr_append = o->stderr_append;
+    }
+    if (nout) {
+        to->outputs = calloc(nout, sizeof *to->outputs);
+        to->output_paths = calloc(nout, sizeof *to->output_paths);
+        if (!to->outputs || !to->output_paths)
+            return strdup("out of memory");
+        for (size_t i = 0; i < nout; i++) {
+            if (!o->outputs[i]->url)
+                return cp__strdup_printf("output %zu has no path", i);
+            struct cp_file *f = cp__file_create(o->outputs[i]->url, t);
+            if (!f)
+                return strdup("out of memory");
+            f->task_owned = true;
+            to->outputs[i] = f;
+            to->output_paths[i] = (char *)f->path;
+            to->noutputs = i + 1;
+        }
+        t->job.outputs = (const char *const *)to->output_paths;
+        t->job.noutputs = nout;
+    }
+    if (!shell)
+        return NULL;
+    const char *name = t->job.app->name;
+    to->stdout_path = o && o->stdout_path
+        ? strdup(o->stdout_path)
+        : cp__strdup_printf("%s/task_%ld_%s.stdout", run_logs, t->id, name);
+    to->stderr_path = o && o->stderr_path
+        ? strdup(o->stderr_path)
+        : cp__strdup_printf("%s/task_%ld_%s.stderr", run_logs, t->id, name);
+    if (!to->stdout_path || !to->stderr_path)
+        return strdup("out of memory");
+    t->job.stdout_path = to->stdout_path;
+    t->job.stderr_path = to->stderr_path;
+    /* The resource specification reaches a shell task as PARSL_* variables. */
+    char *env[6];
+    int ne = 0;
+    if (o && o->cores)
+        env[ne++] = env_entry("PARSL_CORES", o->cores, true);
+    if (o && o->memory_mb)
+        env[ne++] = env_entry("PARSL_MEMORY_MB", o->memory_mb, true);
+    if (o && o->disk_mb)
+        env[ne++] = env_entry("PARSL_DISK_MB", o->disk_mb, true);
+    if (o && o->running_time > 0)
+        env[ne++] = env_entry("PARSL_RUNNING_TIME", o->running_time, false);
+    if (ne) {
+        to->env = calloc((size_t)ne + 1, sizeof *to->env);
+        if (!to->env) {
+            while (ne)
+                free(env[--ne]);
+            return strdup("out of memory");
+        }
+        memcpy(to->env, env, (size_t)ne * sizeof *env);
+        for (int i = 0; i < ne; i++)
+            if (!env[i])
+                return strdup("out of memory");
+        t->job.env = (const char *const *)to->env;
+    }
+    return NULL;
+}
+
+static uint8_t job_kind(const cp_app_def *app)
+{
+    switch (app->kind) {
+    case CP_APP_SHELL: return CP_JOB_SHELL;
+    case CP_APP_JOIN: return CP_JOB_JOIN;
+    default: return CP_JOB_NATIVE;
+    }
+}
+
+cp_future *cp__call(const cp_app_def *app, const cp_opts *opts, int n, const cp_arg *args)
+{
+    const char *why = NULL;
+    struct cp__dfk *dfk = cp__dfk_enter(&why);
+    if (!dfk)
+        return failed_call(NULL, app, -1, cp__strdup_printf("app '%s': %s",
+                                                            app ? app->name : "?", why));
+    long id = atomic_fetch_add_explicit(&dfk->next_id, 1, memory_order_relaxed);
+    if (!app)
+        return failed_call(dfk, NULL, id, cp__strdup_printf("task %ld: NULL app", id));
+    if (n != app->nparams || n < 0 || (n > 0 && !args))
+        return failed_call(dfk, app, id,
+                           cp__strdup_printf("task %ld (app '%s'): takes %d arguments, "
+                                             "got %d", id, app->name, app->nparams, n));
+    size_t ninputs = opts ? count_files(opts->inputs) : 0;
+    struct cp_future *t = cp__task_alloc(n, TK_APP);
+    if (!t)
+        return failed_call(dfk, app, id, strdup("out of memory"));
+    t->dfk = dfk;
+    t->id = id;
+    t->job.task_id = id;
+    t->job.app = app;
+    t->job.kind = job_kind(app);
+    t->job.priority = opts ? opts->priority : 0;
+    t->job.walltime = opts && opts->walltime > 0 ? opts->walltime : 0;
+    t->retries = dfk->cfg.retries;
+    if (opts && opts->retries == CP_NONE)
+        t->retries = 0;
+    else if (opts && opts->retries > 0)
+        t->retries = opts->retries;
+
+    char *err = NULL;
+    t->nparents = n + (int)ninputs;
+    if (t->nparents) {
+        t->parents = calloc((size_t)t->nparents, sizeof *t->parents);
+        if (!t->parents)
+            err = strdup("out of memory");
+    }
+    for (int i = 0; i < n && !err; i++)
+        err = convert_arg(t, i, &args[i]);
+    for (size_t i = 0; i < ninputs && !err; i++) {
+        cp_future *p = opts->inputs[i]->producer;
+        if (p) {
+            cp__task_incref(p);
+            t->parents[n + (int)i] = p;
+        }
+    }
+    if (!err) {
+        const char *label = opts ? opts->executor : NULL;
+        t->ex = app->kind == CP_APP_JOIN ? dfk->internal : cp__dfk_executor(dfk, label);
+        if (!t->ex)
+            err = cp__strdup_printf("unknown executor '%s'", label);
+    }
+    if (!err)
+        err = copy_opts(t, opts, dfk->task_logs);
+    if (!err && t->opts && (t->opts->cores || t->opts->memory_mb || t->opts->disk_mb) &&
+        !atomic_exchange(&dfk->resource_note, true))
+        CP_INFO("engine", "resource specifications (cores, memory, disk) are recorded and "
+                          "exported as PARSL_* variables but not enforced by %s",
+                t->ex ? t->ex->ops->type : "this executor");
+
+    cp__task_incref(t);         /* the caller's hold */
+    struct cp__ctx *cx = cp__ctx_current();
+    if (cx && cx->collect_futures && cp__ctx_adopt(cx, t) != 0)
+        CP_WARN("engine", "join body: cannot track task %ld for release", id);
+    if (err) {
+        char *msg = cp__strdup_printf("task %ld (app '%s'): %s", id, app->name, err);
+        free(err);
+        for (int i = 0; i < t->nparents; i++)
+            if (t->parents[i])
+                cp__task_decref(t->parents[i]);
+        free(t->parents);
+        t->parents = NULL;
+        t->nparents = 0;
+        cp__task_fail_now(t, CP_FAILED, msg);
+        return t;
+    }
+    CP_DEBUG("engine", "task %ld (%s) pending", id, app->name);
+    cp__task_arm(t);
+    return t;
+}

@@ -1,0 +1,311 @@
+/* engine/dfk.c — the DataFlowKernel's lifecycle: cp_load, cp_shutdown, and the
+ * one current run behind the global C API.
+ *
+ * The public API has no handle (like Parsl's DataFlowKernelLoader), so one run is
+ * current per process. The lock below only makes "find the run and count a new task
+ * in it" atomic against shutdown; the task path itself takes no global lock.
+ * Shutdown waits for outstanding tasks with the lock released (join bodies and
+ * other threads may still add tasks), then swaps the run out under the lock once
+ * nothing is outstanding, and finally waits for threads still inside the last
+ * cp__dfk_task_final before freeing.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "engine/task.h"
+
+static pthread_rwlock_t g_lock = PTHREAD_RWLOCK_INITIALIZER;
+static struct cp__dfk *g_dfk;
+static bool g_was_loaded;
+static atomic_int g_finalizing;     /* threads inside cp__dfk_task_final */
+static __thread char last_error[CP_ERR_TEXT_MAX];
+static char *g_argv0;
+
+static int set_last(const cp_err *err)
+{
+    snprintf(last_error, sizeof last_error, "%s", err->text);
+    return -1;
+}
+
+const char *cp_last_error(void) { return last_error; }
+
+int cp_init(int *argc, char ***argv)
+{
+    if (argc && argv && *argv && *argc > 0 && (*argv)[0]) {
+        free(g_argv0);
+        g_argv0 = strdup((*argv)[0]);
+    }
+    if (getenv("CPARSL_APP_HOST")) {
+        cp_err err = {0};
+        cp__errf(&err, ENOTSUP, "started as an app host (CPARSL_APP_HOST is set), but this "
+                                "build has no pilot-worker executor yet");
+        return set_last(&err);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ run directory */
+
+/* runinfo/NNN: one more than the largest number there; mkdir settles races
+ * between runs starting at once. */
+static char *make_run_dir(const char *root, cp_err *err)
+{
+    if (cp__mkdir_p(root, err) != 0)
+        return NULL;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        long next = 0;
+        DIR *d = opendir(root);
+        if (!d) {
+            cp__errf(err, errno, "cannot read %s: %s", root, strerror(errno));
+            return NULL;
+        }
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            char *end;
+            long n = strtol(e->d_name, &end, 10);
+            if (end != e->d_name && *end == '\0' && n >= next)
+                next = n + 1;
+        }
+        closedir(d);
+        char *dir = cp__strdup_printf("%s/%03ld", root, next);
+        if (!dir) {
+            cp__errf(err, ENOMEM, "out of memory");
+            return NULL;
+        }
+        if (mkdir(dir, 0755) == 0)
+            return dir;
+        int e2 = errno;
+        free(dir);
+        if (e2 != EEXIST) {
+            cp__errf(err, e2, "cannot create run directory in %s: %s", root, strerror(e2));
+            return NULL;
+        }
+    }
+    cp__errf(err, EEXIST, "cannot create a run directory in %s: too many concurrent runs",
+             root);
+    return NULL;
+}
+
+/* ------------------------------------------------------------ create / destroy */
+
+static void dfk_free(struct cp__dfk *dfk)
+{
+    if (!dfk)
+        return;
+    for (int i = 0; i < dfk->nexecs; i++)
+        if (dfk->execs[i])
+            dfk->execs[i]->ops->destroy(dfk->execs[i]);
+    if (dfk->internal)
+        dfk->internal->ops->destroy(dfk->internal);
+    free(dfk->execs);
+    free((char *)dfk->cfg.run_dir);
+    free((char *)dfk->cfg.log_level);
+    free(dfk->run_dir);
+    free(dfk->task_logs);
+    pthread_cond_destroy(&dfk->idle_cv);
+    pthread_mutex_destroy(&dfk->mu);
+    free(dfk);
+}
+
+static struct cp__dfk *dfk_create(const cp_config *cfg, cp_err *err)
+{
+    struct cp__dfk *dfk = calloc(1, sizeof *dfk);
+    if (!dfk) {
+        cp__errf(err, ENOMEM, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&dfk->mu, NULL);
+    pthread_cond_init(&dfk->idle_cv, NULL);
+    if (cfg)
+        dfk->cfg = *cfg;
+    if (dfk->cfg.retries < 0) {
+        cp__errf(err, EINVAL, "config: retries must be >= 0, got %d", dfk->cfg.retries);
+        goto error;
+    }
+    if (dfk->cfg.max_threads < 0 || dfk->cfg.internal_threads < 0) {
+        cp__errf(err, EINVAL, "config: max_threads and internal_threads must be >= 0");
+        goto error;
+    }
+    const char *lvl = dfk->cfg.log_level ? dfk->cfg.log_level : getenv("CPARSL_LOG_LEVEL");
+    if (lvl && cp__log_level_parse(lvl) < 0) {
+        cp__errf(err, EINVAL, "config: log_level '%s' is not one of debug, info, warning, "
+                              "error, off", lvl);
+        goto error;
+    }
+    dfk->cfg.run_dir = strdup(dfk->cfg.run_dir ? dfk->cfg.run_dir : "runinfo");
+    dfk->cfg.log_level = lvl ? strdup(lvl) : NULL;
+    if (!dfk->cfg.run_dir || (lvl && !dfk->cfg.log_level)) {
+        cp__errf(err, ENOMEM, "out of memory");
+        goto error;
+    }
+    if (!(dfk->run_dir = make_run_dir(dfk->cfg.run_dir, err)))
+        goto error;
+    dfk->task_logs = cp__strdup_printf("%s/task_logs", dfk->run_dir);
+    char *log_path = cp__strdup_printf("%s/parsl.log", dfk->run_dir);
+    if (!dfk->task_logs || !log_path) {
+        free(log_path);
+        cp__errf(err, ENOMEM, "out of memory");
+        goto error;
+    }
+    int rc = cp__log_open(log_path, dfk->cfg.log_level, err);
+    free(log_path);
+    if (rc != 0)
+        goto error;
+
+    struct cp__executor_hooks hooks = cp__dfk_hooks_template;
+    hooks.eng = dfk;
+    dfk->execs = calloc(1, sizeof *dfk->execs);
+    if (!dfk->execs) {
+        cp__errf(err, ENOMEM, "out of memory");
+        goto error;
+    }
+    dfk->execs[0] = cp__thread_pool_create("threads", dfk->cfg.max_threads, &hooks, err);
+    if (!dfk->execs[0])
+        goto error;
+    dfk->nexecs = 1;
+    int internal = dfk->cfg.internal_threads ? dfk->cfg.internal_threads : 4;
+    dfk->internal = cp__thread_pool_create("_parsl_internal", internal, &hooks, err);
+    if (!dfk->internal)
+        goto error;
+    CP_INFO("engine", "cparsl %s run %s started: executor 'threads' (thread_pool, %d "
+                      "threads), retries %d", CPARSL_VERSION, dfk->run_dir,
+            dfk->execs[0]->ops->connected_workers(dfk->execs[0]), dfk->cfg.retries);
+    return dfk;
+error:
+    if (dfk->run_dir)
+        cp__log_close();
+    dfk_free(dfk);
+    return NULL;
+}
+
+int cp_load_config(const cp_config *cfg)
+{
+    cp_err err = {0};
+    pthread_rwlock_wrlock(&g_lock);
+    if (g_dfk) {
+        pthread_rwlock_unlock(&g_lock);
+        cp__errf(&err, EBUSY, "cp_load: a run is already loaded (%s); call cp_shutdown() "
+                              "first", g_dfk->run_dir);
+        return set_last(&err);
+    }
+    struct cp__dfk *dfk = dfk_create(cfg, &err);
+    if (dfk) {
+        g_dfk = dfk;
+        g_was_loaded = true;
+    }
+    pthread_rwlock_unlock(&g_lock);
+    return dfk ? 0 : set_last(&err);
+}
+
+int cp_load(const char *config)
+{
+    if (!config || strcmp(config, "local") == 0)
+        return cp_load_config(NULL);
+    cp_err err = {0};
+    cp__errf(&err, ENOTSUP, "cp_load: cannot load '%s': this build reads no config files "
+                            "yet; pass NULL or \"local\", or use cp_load_config()", config);
+    return set_last(&err);
+}
+
+int cp_shutdown(void)
+{
+    cp_err err = {0};
+    pthread_rwlock_wrlock(&g_lock);
+    struct cp__dfk *dfk = g_dfk;
+    if (!dfk || dfk->closing) {
+        pthread_rwlock_unlock(&g_lock);
+        cp__errf(&err, EINVAL, dfk ? "cp_shutdown: already shutting down"
+                                   : "cp_shutdown: nothing is loaded");
+        return set_last(&err);
+    }
+    dfk->closing = true;
+    pthread_rwlock_unlock(&g_lock);
+
+    for (;;) {
+        pthread_mutex_lock(&dfk->mu);
+        while (atomic_load(&dfk->outstanding) > 0)
+            pthread_cond_wait(&dfk->idle_cv, &dfk->mu);
+        pthread_mutex_unlock(&dfk->mu);
+        pthread_rwlock_wrlock(&g_lock);
+        if (atomic_load(&dfk->outstanding) == 0) {
+            g_dfk = NULL;
+            pthread_rwlock_unlock(&g_lock);
+            break;
+        }
+        pthread_rwlock_unlock(&g_lock);
+    }
+    while (atomic_load(&g_finalizing) > 0)
+        sched_yield();
+
+    long done = atomic_load(&dfk->n_done), failed = atomic_load(&dfk->n_failed);
+    long dep = atomic_load(&dfk->n_dep_fail);
+    CP_INFO("engine", "run %s ended: %ld tasks done, %ld failed, %ld dep_fail", dfk->run_dir,
+            done, failed, dep);
+    /* Executors go first: their threads may still be returning from the hooks. */
+    for (int i = 0; i < dfk->nexecs; i++) {
+        dfk->execs[i]->ops->destroy(dfk->execs[i]);
+        dfk->execs[i] = NULL;
+    }
+    dfk->internal->ops->destroy(dfk->internal);
+    dfk->internal = NULL;
+    cp__log_close();
+    dfk_free(dfk);
+    return failed || dep ? 1 : 0;
+}
+
+const char *cp_run_dir(void)
+{
+    pthread_rwlock_rdlock(&g_lock);
+    const char *dir = g_dfk ? g_dfk->run_dir : NULL;
+    pthread_rwlock_unlock(&g_lock);
+    return dir;
+}
+
+/* ------------------------------------------------------------ task accounting */
+
+struct cp__dfk *cp__dfk_enter(const char **why)
+{
+    pthread_rwlock_rdlock(&g_lock);
+    struct cp__dfk *dfk = g_dfk;
+    if (dfk)
+        atomic_fetch_add(&dfk->outstanding, 1);
+    else
+        *why = g_was_loaded ? "cparsl was shut down; call cp_load() to start a new run"
+                            : "cparsl is not loaded: call cp_load() before calling apps";
+    pthread_rwlock_unlock(&g_lock);
+    return dfk;
+}
+
+void cp__dfk_task_final(struct cp__dfk *dfk, cp_state state)
+{
+    atomic_fetch_add(&g_finalizing, 1);
+    if (state == CP_FAILED)
+        atomic_fetch_add_explicit(&dfk->n_failed, 1, memory_order_relaxed);
+    else if (state == CP_DEP_FAIL)
+        atomic_fetch_add_explicit(&dfk->n_dep_fail, 1, memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(&dfk->n_done, 1, memory_order_relaxed);
+    if (atomic_fetch_sub(&dfk->outstanding, 1) == 1) {
+        pthread_mutex_lock(&dfk->mu);
+        pthread_cond_broadcast(&dfk->idle_cv);
+        pthread_mutex_unlock(&dfk->mu);
+    }
+    atomic_fetch_sub(&g_finalizing, 1);     /* the last touch of dfk */
+}
+
+struct cp__executor *cp__dfk_executor(struct cp__dfk *dfk, const char *label)
+{
+    if (!label)
+        return dfk->execs[0];
+    for (int i = 0; i < dfk->nexecs; i++)
+        if (strcmp(dfk->execs[i]->label, label) == 0)
+            return dfk->execs[i];
+    return NULL;
+}

@@ -1,0 +1,382 @@
+/* engine/task.c — the life of a task: holds, dependencies, launch, tries,
+ * retries, dependency failure, join completion and gathers. See task.h for the
+ * protocol. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "engine/task.h"
+#include "executors/app_invoke.h"
+
+static void launch(struct cp_future *t);
+static void join_complete(struct cp_future *t);
+
+/* ------------------------------------------------------------ holds */
+
+struct cp_future *cp__task_alloc(int nargs, uint8_t kind)
+{
+    struct cp_future *t = calloc(1, sizeof *t + (size_t)nargs * sizeof(struct cp_value));
+    if (!t)
+        return NULL;
+    t->kind = kind;
+    t->id = -1;
+    t->job.nargs = nargs;
+    t->job.args = t->args;
+    atomic_init(&t->rc, 1);
+    atomic_init(&t->pending, 1);
+    atomic_init(&t->state, CP_PENDING);
+    atomic_init(&t->done, false);
+    return t;
+}
+
+void cp__task_incref(struct cp_future *t) { atomic_fetch_add_explicit(&t->rc, 1, memory_order_relaxed); }
+
+static void opts_free(struct cp__topts *o)
+{
+    if (!o)
+        return;
+    free(o->stdout_path);
+    free(o->stderr_path);
+    for (size_t i = 0; i < o->noutputs; i++)
+        cp__file_destroy(o->outputs[i]);
+    free(o->outputs);
+    free(o->output_paths);      /* the paths themselves belong to the files */
+    if (o->env)
+        for (char **e = o->env; *e; e++)
+            free(*e);
+    free(o->env);
+    free(o);
+}
+
+static void release_parents(struct cp_future *t)
+{
+    for (int i = 0; i < t->nparents; i++)
+        if (t->parents[i])
+            cp__task_decref(t->parents[i]);
+    free(t->parents);
+    t->parents = NULL;
+    t->nparents = 0;
+}
+
+void cp__task_decref(struct cp_future *t)
+{
+    if (atomic_fetch_sub_explicit(&t->rc, 1, memory_order_acq_rel) != 1)
+        return;
+    for (int i = 0; i < t->job.nargs; i++)
+        cp__value_clear(&t->args[i]);
+    cp__value_clear(&t->job.result);
+    free(t->job.error);
+    free((char *)t->job.cmd);
+    if (t->job.joined)
+        cp__task_decref(t->job.joined);
+    release_parents(t);
+    free(t->dependents);
+    opts_free(t->opts);
+    free(t);
+}
+
+/* ------------------------------------------------------------ readiness */
+
+/* Tasks made ready while this thread is already launching are queued here and run
+ * by the outermost call, so long chains (a failure running down 10^6 tasks) do not
+ * recurse. job.next is free while a task is not with an executor. */
+static __thread struct cp_future *ready_head, *ready_tail;
+static __thread bool draining;
+
+static void ready(struct cp_future *t)
+{
+    t->job.next = NULL;
+    if (ready_tail)
+        ready_tail->job.next = (struct cp__job *)t;
+    else
+        ready_head = t;
+    ready_tail = t;
+    if (draining)
+        return;
+    draining = true;
+    while (ready_head) {
+        struct cp_future *r = ready_head;
+        ready_head = (struct cp_future *)r->job.next;
+        if (!ready_head)
+            ready_tail = NULL;
+        r->job.next = NULL;
+        if (atomic_load(&r->state) == CP_JOINING)
+            join_complete(r);
+        else
+            launch(r);
+    }
+    draining = false;
+}
+
+static void dep_done(struct cp_future *child)
+{
+    if (atomic_fetch_sub_explicit(&child->pending, 1, memory_order_acq_rel) == 1)
+        ready(child);
+}
+
+bool cp__task_add_dependent(struct cp_future *parent, struct cp_future *t)
+{
+    struct cp__stripe *s = cp__stripe_of(parent);
+    bool added = false;
+    pthread_mutex_lock(&s->mu);
+    if (!atomic_load_explicit(&parent->done, memory_order_relaxed)) {
+        if (parent->ndependents == parent->capdependents) {
+            uint32_t cap = parent->capdependents ? parent->capdependents * 2 : 2;
+            struct cp_future **d = realloc(parent->dependents, cap * sizeof *d);
+            if (!d) {
+                /* Without room for the edge, wait the slow way: nothing is lost,
+                 * the child just learns late. Rare enough to be a log line. */
+                pthread_mutex_unlock(&s->mu);
+                CP_ERROR("engine", "out of memory adding a dependency; waiting inline");
+                cp_future_wait(parent);
+                return false;
+            }
+            parent->dependents = d;
+            parent->capdependents = cap;
+        }
+        parent->dependents[parent->ndependents++] = t;
+        added = true;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return added;
+}
+
+void cp__task_arm(struct cp_future *t)
+{
+    for (int i = 0; i < t->nparents; i++) {
+        struct cp_future *p = t->parents[i];
+        if (!p)
+            continue;
+        /* Count first: the parent may finish the moment it is linked. */
+        atomic_fetch_add_explicit(&t->pending, 1, memory_order_relaxed);
+        if (!cp__task_add_dependent(p, t))
+            atomic_fetch_sub_explicit(&t->pending, 1, memory_order_relaxed);
+    }
+    dep_done(t);                /* drop the set-up guard */
+}
+
+/* ------------------------------------------------------------ final states */
+
+void cp__task_finalize(struct cp_future *t, cp_state state)
+{
+    struct cp__stripe *s = cp__stripe_of(t);
+    pthread_mutex_lock(&s->mu);
+    atomic_store(&t->state, state);
+    atomic_store(&t->done, true);
+    struct cp_future **deps = t->dependents;
+    uint32_t n = t->ndependents;
+    t->dependents = NULL;
+    t->ndependents = t->capdependents = 0;
+    if (t->nwaiters)
+        pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+
+    if (state == CP_FAILED || state == CP_DEP_FAIL)
+        CP_INFO("engine", "task %ld (%s) %s: %s", t->id,
+                t->job.app ? t->job.app->name : "-", cp_state_name(state),
+                t->job.error ? t->job.error : "");
+    else
+        CP_DEBUG("engine", "task %ld %s", t->id, cp_state_name(state));
+
+    for (uint32_t i = 0; i < n; i++)
+        dep_done(deps[i]);
+    free(deps);
+    if (t->dfk)
+        cp__dfk_task_final(t->dfk, state);
+    cp__task_decref(t);         /* the engine's hold */
+}
+
+void cp__task_fail_now(struct cp_future *t, cp_state state, char *msg)
+{
+    free(t->job.error);
+    t->job.error = msg ? msg : strdup("failed (out of memory formatting the error)");
+    cp__value_clear(&t->job.result);
+    cp__task_finalize(t, state);
+}
+
+static const char *app_name(const struct cp_future *t)
+{
+    return t->job.app ? t->job.app->name : (t->kind == TK_GATHER ? "cp_gather" : "value");
+}
+
+/* ------------------------------------------------------------ tries */
+
+static void submit_try(struct cp_future *t);
+
+/* A try failed with cause (taken). Decide between a retry and failure. */
+static void try_failed(struct cp_future *t, char *cause)
+{
+    struct cp__dfk *dfk = t->dfk;
+    char *msg = cp__strdup_printf("task %ld (app '%s') try %d: %s", t->id, app_name(t),
+                                  t->job.try_id, cause ? cause : "failed");
+    free(cause);
+    t->fail_count++;
+    double cost = 1.0;
+    char *handler_note = NULL;
+    if (dfk && dfk->cfg.retry_handler && t->retries > 0) {
+        cp_try_info info = {
+            .task_id = t->id, .app = app_name(t), .try_id = t->job.try_id,
+            .fail_count = t->fail_count, .fail_cost = t->fail_cost,
+            .error = msg ? msg : "failed",
+        };
+        cost = dfk->cfg.retry_handler(&info, dfk->cfg.retry_handler_arg);
+        if (isnan(cost) || cost < 0) {
+            handler_note = cp__strdup_printf("; not retried: the retry handler failed "
+                                             "(returned %g)", cost);
+            cost = INFINITY;
+        }
+    }
+    bool retry = t->job.kind != CP_JOB_JOIN && t->fail_cost + cost <= (double)t->retries;
+    if (retry) {
+        t->fail_cost += cost;
+        atomic_store(&t->state, CP_FAIL_RETRYABLE);
+        CP_INFO("engine", "%s; retrying (%d of %d)", msg ? msg : "try failed",
+                t->fail_count, t->retries);
+        free(msg);
+        t->job.try_id++;
+        atomic_store(&t->state, CP_PENDING);
+        submit_try(t);
+        return;
+    }
+    if (handler_note && msg) {
+        char *both = cp__strdup_printf("%s%s", msg, handler_note);
+        if (both) {
+            free(msg);
+            msg = both;
+        }
+    }
+    free(handler_note);
+    cp__task_fail_now(t, CP_FAILED, msg);
+}
+
+/* The job's outcome came back from an executor (hook, any thread). */
+static void on_done(void *eng, struct cp__job *job)
+{
+    (void)eng;
+    struct cp_future *t = (struct cp_future *)job;  /* job is the first member */
+    if (job->error) {
+        char *cause = job->error;
+        job->error = NULL;
+        cp__value_clear(&job->result);
+        try_failed(t, cause);
+        return;
+    }
+    if (job->kind == CP_JOB_JOIN) {
+        atomic_store(&t->state, CP_JOINING);
+        atomic_store(&t->pending, 1);
+        atomic_fetch_add(&t->pending, 1);
+        if (!cp__task_add_dependent(job->joined, t))
+            atomic_fetch_sub(&t->pending, 1);
+        dep_done(t);
+        return;
+    }
+    atomic_store(&t->state, CP_RUNNING_ENDED);
+    cp__task_finalize(t, CP_EXEC_DONE);
+}
+
+static void on_running(void *eng, struct cp__job *job)
+{
+    (void)eng;
+    atomic_store_explicit(&((struct cp_future *)job)->state, CP_RUNNING, memory_order_relaxed);
+}
+
+const struct cp__executor_hooks cp__dfk_hooks_template = {
+    .running = on_running,
+    .done = on_done,
+};
+
+/* Shell bodies run here, in the engine, each try: the command they return goes to
+ * the executor. */
+static int render_shell(struct cp_future *t)
+{
+    struct cp__ctx cx;
+    cp__ctx_init(&cx, t->job.app, t->args, t->job.nargs, t->id, t->job.try_id);
+    cp__app_invoke(&cx);
+    free((char *)t->job.cmd);
+    t->job.cmd = cx.shell_cmd;
+    cx.shell_cmd = NULL;
+    cp__value_clear(&cx.result);
+    char *error = cx.error;
+    cp__ctx_release(&cx);
+    if (error) {
+        try_failed(t, error);
+        return -1;
+    }
+    CP_DEBUG("engine", "task %ld try %d command: %s", t->id, t->job.try_id, t->job.cmd);
+    return 0;
+}
+
+static void submit_try(struct cp_future *t)
+{
+    if (t->job.kind == CP_JOB_SHELL && render_shell(t) != 0)
+        return;
+    /* DESIGN §9: parents of declared outputs exist before the task runs. */
+    for (size_t i = 0; i < t->job.noutputs; i++) {
+        cp_err err = {0};
+        if (cp__mkdir_parent(t->job.outputs[i], &err) != 0) {
+            try_failed(t, strdup(err.text));
+            return;
+        }
+    }
+    t->job.timed_out = false;
+    atomic_store(&t->state, CP_LAUNCHED);
+    t->ex->ops->submit(t->ex, &t->job);
+}
+
+/* ------------------------------------------------------------ launch */
+
+/* Every parent is final: either take their values or fail with the first failed
+ * parent named. */
+static void launch(struct cp_future *t)
+{
+    struct cp_future *failed = NULL;
+    for (int i = 0; i < t->nparents && !failed; i++) {
+        struct cp_future *p = t->parents[i];
+        cp_state st = p ? (cp_state)atomic_load(&p->state) : CP_EXEC_DONE;
+        if (st == CP_FAILED || st == CP_DEP_FAIL)
+            failed = p;
+    }
+    if (failed && t->kind != TK_GATHER) {
+        char *msg = cp__strdup_printf(
+            "task %ld (app '%s'): dependency failure: task %ld (app '%s') %s: %s", t->id,
+            app_name(t), failed->id, app_name(failed),
+            cp_state_name((cp_state)atomic_load(&failed->state)),
+            failed->job.error ? failed->job.error : "");
+        release_parents(t);
+        cp__task_fail_now(t, CP_DEP_FAIL, msg);
+        return;
+    }
+    if (t->kind == TK_GATHER) {
+        cp__gather_complete(t);
+        return;
+    }
+    for (int i = 0; i < t->job.nargs && i < t->nparents; i++) {
+        struct cp_future *p = t->parents[i];
+        /* A future argument takes the parent's value; a DataFuture keeps its file. */
+        if (p && t->args[i].type == CP_NIL)
+            cp__value_copy(&t->args[i], &p->job.result);
+    }
+    release_parents(t);
+    submit_try(t);
+}
+
+/* A join task's inner future finished: its value or error becomes the join's. */
+static void join_complete(struct cp_future *t)
+{
+    struct cp_future *inner = t->job.joined;
+    cp_state st = (cp_state)atomic_load(&inner->state);
+    if (st == CP_EXEC_DONE || st == CP_MEMO_DONE) {
+        cp__value_copy(&t->job.result, &inner->job.result);
+        cp__task_finalize(t, CP_EXEC_DONE);
+        return;
+    }
+    char *msg = cp__strdup_printf("task %ld (app '%s') try %d: joined task %ld (app '%s') "
+                                  "%s: %s", t->id, app_name(t), t->job.try_id, inner->id,
+                                  app_name(inner), cp_state_name(st),
+                                  inner->job.error ? inner->job.error : "");
+    cp__task_fail_now(t, CP_FAILED, msg);
+}

@@ -1,0 +1,78 @@
+/* executors/shell_runner.h — runs shell commands as child processes on a libuv loop.
+ *
+ * One runner owns one libuv loop on its own thread. A request becomes
+ * `/bin/bash -c CMD` (/bin/sh where bash is missing) in a new session, so its
+ * process group is the whole task: the walltime sends SIGTERM to the group, then
+ * SIGKILL after a grace period, reaching children's children too. stdout/stderr go
+ * to files (parent directories created). Used by the thread_pool executor now and by
+ * the parsl-worker pool later.
+ *
+ * Lower layer: includes only the public header and common/.
+ */
+#ifndef CP_EXECUTORS_SHELL_RUNNER_H
+#define CP_EXECUTORS_SHELL_RUNNER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/err.h"
+
+struct cp__shell_runner;
+
+/* What became of one request. All pointers are borrowed for the done callback. */
+struct cp__shell_result {
+    bool ok;                    /* exit 0, not timed out, outputs present */
+    int exit_code;              /* -1 when killed by a signal or not started */
+    int term_signal;            /* 0 unless killed by a signal */
+    bool timed_out;             /* the walltime fired */
+    const char *error;          /* NULL when ok; else a message such as
+                                 * "exit code 3", "killed by signal SIGSEGV",
+                                 * "walltime of 2.5 s exceeded",
+                                 * "missing outputs: a.txt, b.txt" or
+                                 * "cannot start: …", followed, when stderr has
+                                 * content, by "; stderr: <last lines>" */
+    double t_start, t_end;      /* CLOCK_REALTIME seconds */
+};
+
+typedef void (*cp__shell_done_fn)(void *arg, const struct cp__shell_result *res);
+typedef void (*cp__shell_started_fn)(void *arg, int pid);
+
+/* One command. The runner copies every field it keeps; the caller's strings need
+ * only live for the cp__shell_runner_submit call. */
+struct cp__shell_req {
+    const char *cmd;            /* required */
+    const char *stdout_path;    /* required; truncated unless stdout_append */
+    const char *stderr_path;    /* required */
+    bool stdout_append;
+    bool stderr_append;
+    double walltime;            /* seconds; <= 0: none */
+    double kill_grace;          /* seconds between SIGTERM and SIGKILL; <= 0: 2.0 */
+    const char *const *outputs; /* checked to exist after exit 0; may be NULL */
+    size_t noutputs;
+    const char *const *env;     /* extra "NAME=value" entries, NULL-terminated, or NULL */
+    const char *cwd;            /* NULL: the runner process's cwd */
+    cp__shell_started_fn started; /* optional; called on the loop thread after spawn */
+    cp__shell_done_fn done;     /* required; called once, on the loop thread */
+    void *arg;
+};
+
+/* Starts the loop thread. Caller owns the runner (cp__shell_runner_destroy). */
+struct cp__shell_runner *cp__shell_runner_create(cp_err *err);
+
+/* Queues a command; thread-safe. On -1 (runner stopping, no memory) done is not
+ * called. */
+int cp__shell_runner_submit(struct cp__shell_runner *r, const struct cp__shell_req *req,
+                            cp_err *err);
+
+/* Sends SIGTERM (then SIGKILL after each request's grace) to every running group;
+ * their done callbacks report "interrupted". Thread-safe. */
+void cp__shell_runner_kill_all(struct cp__shell_runner *r);
+
+/* Number of commands queued or running. Thread-safe. */
+size_t cp__shell_runner_active(struct cp__shell_runner *r);
+
+/* Kills whatever still runs (as kill_all), waits for every done callback, stops
+ * the thread and frees. NULL is fine. */
+void cp__shell_runner_destroy(struct cp__shell_runner *r);
+
+#endif
