@@ -33,7 +33,7 @@ struct cp_value {
         int64_t i;
         double d;
         bool b;
-        struct cp__vbuf *buf;   /* NULL for an empty str/bytes/list */
+        struct cp__vbuf *buf;   /* may be NULL for an empty str/bytes */
     } u;
 };
 
@@ -58,7 +58,10 @@ int cp__value_str(struct cp_value *out, const char *s, size_t len);
 int cp__value_bytes(struct cp_value *out, const void *p, size_t len);
 int cp__value_file(struct cp_value *out, const char *url, size_t len);
 /* An empty list with room for cap items; items are added with cp__value_list_add
- * (takes item), which grows the buffer while the list has a single owner. */
+ * (takes item), which grows the buffer in place when the list has a single owner
+ * and copies the item array first when it is shared, so copies never change.
+ * Constructors refuse lengths over CP_VALUE_MAX_LEN and nesting deeper than
+ * CP_VALUE_MAX_DEPTH with E2BIG, so nothing we build is refused by our decoder. */
 int cp__value_list(struct cp_value *out, size_t cap);
 int cp__value_list_add(struct cp_value *list, struct cp_value *item);
 
@@ -67,7 +70,8 @@ void cp__value_copy(struct cp_value *dst, const struct cp_value *src);
 /* Drops v's reference and sets it to nil. */
 void cp__value_clear(struct cp_value *v);
 
-/* Borrowed views; the str one is NUL-terminated (empty string for len 0). */
+/* Borrowed views. strp works for str, bytes and file values (NUL-terminated, ""
+ * for len 0) and gives NULL for other types. */
 const char *cp__value_strp(const struct cp_value *v);
 const struct cp_value *cp__value_items(const struct cp_value *v);
 
