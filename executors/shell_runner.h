@@ -38,7 +38,8 @@ typedef void (*cp__shell_done_fn)(void *arg, const struct cp__shell_result *res)
 typedef void (*cp__shell_started_fn)(void *arg, int pid);
 
 /* One command. The runner copies every field it keeps; the caller's strings need
- * only live for the cp__shell_runner_submit call. */
+ * only live for the cp__shell_runner_submit call. Relative stdout/stderr/output
+ * paths are taken from the runner process's cwd, not from `cwd`. */
 struct cp__shell_req {
     const char *cmd;            /* required */
     const char *stdout_path;    /* required; truncated unless stdout_append */
@@ -65,14 +66,18 @@ int cp__shell_runner_submit(struct cp__shell_runner *r, const struct cp__shell_r
                             cp_err *err);
 
 /* Sends SIGTERM (then SIGKILL after each request's grace) to every running group;
- * their done callbacks report "interrupted". Thread-safe. */
+ * their done callbacks report "interrupted". Requests still queued are reported
+ * "interrupted" without starting; later submissions run normally. When a signalled
+ * shell exits (walltime or kill_all), what remains of its group gets SIGKILL at once.
+ * Thread-safe, and callable from the callbacks. */
 void cp__shell_runner_kill_all(struct cp__shell_runner *r);
 
 /* Number of commands queued or running. Thread-safe. */
 size_t cp__shell_runner_active(struct cp__shell_runner *r);
 
 /* Kills whatever still runs (as kill_all), waits for every done callback, stops
- * the thread and frees. NULL is fine. */
+ * the thread and frees. Submissions made meanwhile (from done callbacks too) fail.
+ * Not from a callback: it joins the loop thread. NULL is fine. */
 void cp__shell_runner_destroy(struct cp__shell_runner *r);
 
 #endif
