@@ -17,6 +17,10 @@ static void join_complete(struct cp_future *t);
 
 /* ------------------------------------------------------------ holds */
 
+/* Task records alive in this process: lets tests check that finished tasks nobody
+ * holds are really freed (a relaxed counter, not on any lock). */
+atomic_long cp__live_tasks;
+
 struct cp_future *cp__task_alloc(int nargs, uint8_t kind)
 {
     struct cp_future *t = calloc(1, sizeof *t + (size_t)nargs * sizeof(struct cp_value));
@@ -30,6 +34,7 @@ struct cp_future *cp__task_alloc(int nargs, uint8_t kind)
     atomic_init(&t->pending, 1);
     atomic_init(&t->state, CP_PENDING);
     atomic_init(&t->done, false);
+    atomic_fetch_add_explicit(&cp__live_tasks, 1, memory_order_relaxed);
     return t;
 }
 
@@ -77,6 +82,7 @@ void cp__task_decref(struct cp_future *t)
     free(t->dependents);
     opts_free(t->opts);
     free(t);
+    atomic_fetch_sub_explicit(&cp__live_tasks, 1, memory_order_relaxed);
 }
 
 /* ------------------------------------------------------------ readiness */
@@ -341,11 +347,18 @@ static void launch(struct cp_future *t)
             failed = p;
     }
     if (failed && t->kind != TK_GATHER) {
-        char *msg = cp__strdup_printf(
-            "task %ld (app '%s'): dependency failure: task %ld (app '%s') %s: %s", t->id,
-            app_name(t), failed->id, app_name(failed),
-            cp_state_name((cp_state)atomic_load(&failed->state)),
-            failed->job.error ? failed->job.error : "");
+        /* Name the direct parent and carry only the root cause along, so messages
+         * stay one line long however deep the failure runs. */
+        cp_state fst = (cp_state)atomic_load(&failed->state);
+        const char *perr = failed->job.error ? failed->job.error : "failed";
+        const char *root = fst == CP_DEP_FAIL ? strstr(perr, "; root cause: ") : NULL;
+        char *msg = root
+            ? cp__strdup_printf("task %ld (app '%s'): dependency failure: task %ld (app '%s') "
+                                "dep_fail%s", t->id, app_name(t), failed->id,
+                                app_name(failed), root)
+            : cp__strdup_printf("task %ld (app '%s'): dependency failure: task %ld (app '%s') "
+                                "%s; root cause: %s", t->id, app_name(t), failed->id,
+                                app_name(failed), cp_state_name(fst), perr);
         release_parents(t);
         cp__task_fail_now(t, CP_DEP_FAIL, msg);
         return;

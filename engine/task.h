@@ -84,6 +84,7 @@ struct cp__dfk {
 };
 
 /* task.c: life of a task */
+extern atomic_long cp__live_tasks;     /* records not yet freed (for tests) */
 struct cp_future *cp__task_alloc(int nargs, uint8_t kind);
 void cp__task_decref(struct cp_future *t);
 void cp__task_incref(struct cp_future *t);
