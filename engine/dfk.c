@@ -125,6 +125,12 @@ static struct cp__dfk *dfk_create(const cp_config *cfg, cp_err *err)
     pthread_cond_init(&dfk->idle_cv, NULL);
     if (cfg)
         dfk->cfg = *cfg;
+    /* The caller's strings are replaced by our copies below; until then none of
+     * them is ours to free. */
+    const char *root = dfk->cfg.run_dir;
+    dfk->cfg.run_dir = NULL;
+    const char *lvl = dfk->cfg.log_level ? dfk->cfg.log_level : getenv("CPARSL_LOG_LEVEL");
+    dfk->cfg.log_level = NULL;
     if (dfk->cfg.retries < 0) {
         cp__errf(err, EINVAL, "config: retries must be >= 0, got %d", dfk->cfg.retries);
         goto error;
@@ -133,13 +139,12 @@ static struct cp__dfk *dfk_create(const cp_config *cfg, cp_err *err)
         cp__errf(err, EINVAL, "config: max_threads and internal_threads must be >= 0");
         goto error;
     }
-    const char *lvl = dfk->cfg.log_level ? dfk->cfg.log_level : getenv("CPARSL_LOG_LEVEL");
     if (lvl && cp__log_level_parse(lvl) < 0) {
         cp__errf(err, EINVAL, "config: log_level '%s' is not one of debug, info, warning, "
                               "error, off", lvl);
         goto error;
     }
-    dfk->cfg.run_dir = strdup(dfk->cfg.run_dir ? dfk->cfg.run_dir : "runinfo");
+    dfk->cfg.run_dir = strdup(root ? root : "runinfo");
     dfk->cfg.log_level = lvl ? strdup(lvl) : NULL;
     if (!dfk->cfg.run_dir || (lvl && !dfk->cfg.log_level)) {
         cp__errf(err, ENOMEM, "out of memory");

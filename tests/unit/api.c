@@ -114,7 +114,8 @@ int main(void)
     is_int(cp_future_int(ci), 2, "a list future as a const cp_value * parameter");
     cp_future *e8 = cp_call(eight, 1, 2, 3, 4, 5, 6, 7, 8);
     is_int(cp_future_int(e8), 36, "eight parameters");
-    cp_future *chain = cp_call(add, cp_call(add, 1, 2), s);
+    cp_future *inner = cp_call(add, 1, 2);
+    cp_future *chain = cp_call(add, inner, s);
     is_int(cp_future_int(chain), 45, "futures as arguments in any position");
 
     /* Failures of one try */
@@ -188,7 +189,7 @@ int main(void)
     ok(cp_future_done(vf), "value future is done at once");
     is_str(cp_future_str(vf), "ready", "value future value");
 
-    cp_future *all[] = {a, ai, s, z, sm, ng, sh, bl, fp, pr, ci, e8, chain, rf, tm, tm2, tm3,
+    cp_future *all[] = {a, ai, s, z, sm, ng, sh, bl, fp, pr, ci, e8, inner, chain, rf, tm, tm2, tm3,
                         tm4, g, g2, nc, w, rd, mo, fb, bj, fj, parts[0], parts[1], parts[2],
                         ga, ge, vf};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
