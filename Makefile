@@ -62,10 +62,14 @@ $(BUILD)/libcparsl.a: $(LIB_OBJ)
 $(BUILD)/libcparsl.so: $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libcparsl.so.0 $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+VERSION := $(shell sed -n 's/^\#define CPARSL_VERSION "\(.*\)"/\1/p' include/cparsl.h)
+render_pc = sed -e 's|@PREFIX@|$(1)|g' -e 's|@DEPS@|$(DEPS)|g' -e 's|@VERSION@|$(VERSION)|g' cparsl.pc.in
+
+# The in-tree .pc points at PREFIX as given now; install renders its own copy, so
+# a later `make install PREFIX=…` never ships a stale prefix.
 $(BUILD)/cparsl.pc: cparsl.pc.in Makefile
 	@mkdir -p $(dir $@)
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@DEPS@|$(DEPS)|g' \
-	    -e 's|@VERSION@|$(shell sed -n 's/^#define CPARSL_VERSION "\(.*\)"/\1/p' include/cparsl.h)|g' $< > $@
+	$(call render_pc,$(PREFIX)) > $@
 
 # Tests and examples link the static library, so tests may reach internal symbols.
 $(BUILD)/tests/%.t: tests/unit/%.c $(BUILD)/libcparsl.a tests/tap.h
@@ -93,7 +97,7 @@ test: deps lib tests examples
 
 # The main job of the README, on the embedded default (local thread pool).
 example: deps lib examples
-	cd examples && ../$(BUILD)/examples/wordfreq
+	cd $(BUILD)/examples && ./pi && ./wordfreq
 
 check-symbols: lib
 	@bad=$$(nm -g --defined-only $(BUILD)/libcparsl.a | awk 'NF==3 {print $$3}' | grep -v '^cp_' || true); \
@@ -105,7 +109,7 @@ install: lib
 	install -m 644 $(BUILD)/libcparsl.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(BUILD)/libcparsl.so $(DESTDIR)$(PREFIX)/lib/libcparsl.so.0
 	ln -sf libcparsl.so.0 $(DESTDIR)$(PREFIX)/lib/libcparsl.so
-	install -m 644 $(BUILD)/cparsl.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	$(call render_pc,$(PREFIX)) > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cparsl.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/include/cparsl.h $(DESTDIR)$(PREFIX)/lib/libcparsl.* \
