@@ -214,7 +214,15 @@ cp_future *cp__call(const cp_app_def *app, const cp_opts *opts, int n, const cp_
         t->retries = opts->retries;
 
     char *err = NULL;
-    t->nparents = n + (int)ninputs;
+    /* Most calls pass plain values: only allocate the parents array when some
+     * argument or input can be a dependency. */
+    bool deps = false;
+    for (int i = 0; i < n && !deps; i++)
+        deps = args[i].kind == CP__ARG_FUTURE ||
+               (args[i].kind == CP__ARG_FILE && args[i].u.file && args[i].u.file->producer);
+    for (size_t i = 0; i < ninputs && !deps; i++)
+        deps = opts->inputs[i]->producer != NULL;
+    t->nparents = deps ? n + (int)ninputs : 0;
     if (t->nparents) {
         t->parents = calloc((size_t)t->nparents, sizeof *t->parents);
         if (!t->parents)
@@ -222,7 +230,7 @@ cp_future *cp__call(const cp_app_def *app, const cp_opts *opts, int n, const cp_
     }
     for (int i = 0; i < n && !err; i++)
         err = convert_arg(t, i, &args[i]);
-    for (size_t i = 0; i < ninputs && !err; i++) {
+    for (size_t i = 0; i < ninputs && deps && !err; i++) {
         cp_future *p = opts->inputs[i]->producer;
         if (p) {
             cp__task_incref(p);

@@ -38,6 +38,7 @@ struct tp {
     size_t nheap, capheap;
     uint64_t seq;
     int idle;
+    int waking;                         /* signalled, not yet awake */
     bool stopping;
     atomic_size_t outstanding;
     pthread_t *tids;                    /* joinable worker threads */
@@ -465,7 +466,15 @@ static void *worker_main(void *arg)
             tp->idle++;
             pthread_cond_wait(&tp->work_cv, &tp->mu);
             tp->idle--;
+            if (tp->waking > 0)
+                tp->waking--;
             continue;
+        }
+        /* More work queued and nobody on the way: wake the next sleeper here,
+         * rather than on every submit (see tp_submit). */
+        if ((tp->head || tp->nheap) && tp->idle > 0 && tp->waking == 0) {
+            tp->waking++;
+            pthread_cond_signal(&tp->work_cv);
         }
         pthread_mutex_unlock(&tp->mu);
         if (job->kind == CP_JOB_SHELL) {
@@ -524,8 +533,13 @@ static void tp_submit(struct cp__executor *ex, struct cp__job *job)
     } else {
         rc = heap_push(tp, job);
     }
-    if (rc == 0 && tp->idle)
+    /* One wake-up in flight at a time: a futex wake per submit was the largest
+     * cost of a burst of small tasks (bench/results). The woken worker wakes
+     * the next one if work remains. */
+    if (rc == 0 && tp->idle > 0 && tp->waking == 0) {
+        tp->waking++;
         pthread_cond_signal(&tp->work_cv);
+    }
     pthread_mutex_unlock(&tp->mu);
     if (rc != 0) {
         job->error = strdup(tp->stopping ? "executor is shutting down"
