@@ -5,6 +5,7 @@
  * so user code has one way to learn about every failure.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,7 +207,8 @@ cp_future *cp__call(const cp_app_def *app, const cp_opts *opts, int n, const cp_
     t->job.app = app;
     t->job.kind = job_kind(app);
     t->job.priority = opts ? opts->priority : 0;
-    t->job.walltime = opts && opts->walltime > 0 ? opts->walltime : 0;
+    /* NaN, negative, infinite or absurd (over ~31 years) walltimes mean none. */
+    t->job.walltime = opts && opts->walltime > 0 && opts->walltime <= 1e9 ? opts->walltime : 0;
     t->retries = dfk->cfg.retries;
     if (opts && opts->retries == CP_NONE)
         t->retries = 0;
@@ -228,6 +230,10 @@ cp_future *cp__call(const cp_app_def *app, const cp_opts *opts, int n, const cp_
         if (!t->parents)
             err = strdup("out of memory");
     }
+    /* Options first: a call that fails below still has its output DataFutures,
+     * so whatever consumes them ends dep_fail naming this task, not "NULL file". */
+    if (!err)
+        err = copy_opts(t, opts, dfk->task_logs);
     for (int i = 0; i < n && !err; i++)
         err = convert_arg(t, i, &args[i]);
     for (size_t i = 0; i < ninputs && deps && !err; i++) {
@@ -243,8 +249,6 @@ cp_future *cp__call(const cp_app_def *app, const cp_opts *opts, int n, const cp_
         if (!t->ex)
             err = cp__strdup_printf("unknown executor '%s'", label);
     }
-    if (!err)
-        err = copy_opts(t, opts, dfk->task_logs);
     if (!err && t->opts && (t->opts->cores || t->opts->memory_mb || t->opts->disk_mb) &&
         !atomic_exchange(&dfk->resource_note, true))
         CP_INFO("engine", "resource specifications (cores, memory, disk) are recorded and "

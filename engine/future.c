@@ -108,6 +108,10 @@ int cp_future_wait_for(cp_future *f, double seconds)
         return -1;
     if (isnan(seconds) || seconds < 0)
         seconds = 0;
+    /* Beyond a billion seconds (or infinity) is "no limit": a deadline that far
+     * would overflow time_t in the timed wait and spin. */
+    if (seconds > 1e9)
+        return cp_future_wait(f);
     if (wait_final(f, cp__mono() + seconds))
         return 1;
     return succeeded(f) ? 0 : -1;
@@ -190,11 +194,17 @@ cp_future *cp_value_future(cp_value *v)
 
 cp_future *cp_gather(cp_future *const *futures, size_t n)
 {
-    if (n > INT32_MAX / 2)
-        n = 0;
-    struct cp_future *t = cp__task_alloc((int)n, TK_GATHER);
+    bool too_many = n > CP_VALUE_MAX_LEN;
+    struct cp_future *t = cp__task_alloc(too_many ? 0 : (int)n, TK_GATHER);
     if (!t)
         return NULL;
+    if (too_many) {
+        cp__task_incref(t);
+        cp__task_fail_now(t, CP_FAILED, cp__strdup_printf("cp_gather: %zu futures is more "
+                                                           "than the %u a list may hold",
+                                                           n, CP_VALUE_MAX_LEN));
+        return t;
+    }
     t->nparents = (int)n;
     if (n && !(t->parents = calloc(n, sizeof *t->parents))) {
         free(t);

@@ -309,8 +309,10 @@ static inline cp_arg cp__a_value(const cp_value *v) { cp_arg a = {CP__ARG_VALUE,
         cp_file *: cp__a_file,                                          \
         cp_value *: cp__a_value, const cp_value *: cp__a_value)(x)
 
-/* Argument counting (0..8) and mapping. */
-#define CP__NARGS(...) CP__NARGS_(_, ##__VA_ARGS__, 8, 7, 6, 5, 4, 3, 2, 1, 0)
+/* Argument counting (0..8) and mapping. __VA_OPT__ rather than `, ##__VA_ARGS__`:
+ * strict ISO modes (-std=c11) keep that comma, which would count no argument as
+ * one; GCC >= 8 and Clang >= 12 accept __VA_OPT__ in every C mode. */
+#define CP__NARGS(...) CP__NARGS_(_ __VA_OPT__(,) __VA_ARGS__, 8, 7, 6, 5, 4, 3, 2, 1, 0)
 #define CP__NARGS_(_, a1, a2, a3, a4, a5, a6, a7, a8, n, ...) n
 #define CP__CAT(a, b) CP__CAT_(a, b)
 #define CP__CAT_(a, b) a##b
@@ -439,17 +441,17 @@ void cp__app_register(const cp_app_def *def);            /* at program load */
  * cp_bytes, cp_file *, const cp_value *. The result may be any of those (a
  * `const char *` result is copied) or `cp_value *` (taken). */
 #define CP_APP(rtype, name, ...) \
-    CP__DEFINE(CP_APP_NATIVE, rtype, CP__TYPECODE(rtype), name, CP__RETTER(rtype), ##__VA_ARGS__)
+    CP__DEFINE(CP_APP_NATIVE, rtype, CP__TYPECODE(rtype), name, CP__RETTER(rtype) __VA_OPT__(,) __VA_ARGS__)
 
 /* A shell app: the body returns the command (from cp_fmt, taken by the engine),
  * run by bash on a worker. Its value is 0 on success. */
 #define CP_SHELL_APP(name, ...) \
-    CP__DEFINE(CP_APP_SHELL, char *, CP_PT_SHELL, name, cp__ret_shell, ##__VA_ARGS__)
+    CP__DEFINE(CP_APP_SHELL, char *, CP_PT_SHELL, name, cp__ret_shell __VA_OPT__(,) __VA_ARGS__)
 
 /* A join app: runs in the engine and returns a future (from cp_call, cp_gather or
  * cp_value_future, taken); the join task ends with that future's value or error. */
 #define CP_JOIN_APP(name, ...) \
-    CP__DEFINE(CP_APP_JOIN, cp_future *, CP_PT_FUTURE, name, cp__ret_future, ##__VA_ARGS__)
+    CP__DEFINE(CP_APP_JOIN, cp_future *, CP_PT_FUTURE, name, cp__ret_future __VA_OPT__(,) __VA_ARGS__)
 
 /* Declares an app defined in another file, with its parameter count (for a header). */
 #define CP_APP_EXTERN(name, nparams) extern const cp_app_def name; \

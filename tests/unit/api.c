@@ -71,6 +71,8 @@ static char *slurp(const char *path)
     return buf;
 }
 
+static cp_future *parts_dummy[1];
+
 int main(void)
 {
     tap_start(60);
@@ -167,6 +169,17 @@ int main(void)
     ok(cp_future_wait(mo) == -1, "missing declared output fails the try");
     like(cp_future_error(mo), "missing outputs: data/never.txt", "names the missing file");
 
+    /* A call that fails at once still has its outputs: consumers end dep_fail. */
+    cp_file *gout = cp_file_new("data/gpu.txt");
+    cp_future *bad = cp_call_opts(greet, CP_OPTS(.executor = "gpu", .outputs = CP_FILES(gout)), "x");
+    ok(cp_future_wait(bad) == -1, "unknown executor fails the call");
+    cp_future *cons = cp_call(catfile, cp_future_output(bad, 0));
+    ok(cp_future_wait(cons) == -1 && cp_future_state(cons) == CP_DEP_FAIL,
+       "a consumer of a failed call's output is dep_fail");
+    like(cp_future_error(cons), "unknown executor 'gpu'", "and names the cause");
+    cp_future *huge = cp_gather(parts_dummy, (size_t)1 << 40);
+    like((cp_future_wait(huge), cp_future_error(huge)), "more than", "an impossible gather fails");
+
     /* Join apps and gather */
     cp_future *fb = cp_call(fib, 15);
     is_int(cp_future_int(fb), 610, "fib(15) through join apps");
@@ -191,12 +204,13 @@ int main(void)
 
     cp_future *all[] = {a, ai, s, z, sm, ng, sh, bl, fp, pr, ci, e8, inner, chain, rf, tm, tm2, tm3,
                         tm4, g, g2, nc, w, rd, mo, fb, bj, fj, parts[0], parts[1], parts[2],
-                        ga, ge, vf};
+                        ga, ge, vf, bad, cons, huge};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         cp_future_release(all[i]);
     cp_file_free(fl);
     cp_file_free(outf);
     cp_file_free(missing);
+    cp_file_free(gout);
     is_int(cp_shutdown(), 1, "cp_shutdown returns 1 when some task failed");
     int rc = system("rm -rf \"$PWD\"");
     (void)rc;

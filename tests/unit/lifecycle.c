@@ -1,7 +1,7 @@
 /* Bad input and the lifecycle of a run: calls before cp_load and after
  * cp_shutdown, rejected configs, a second run, NULL everywhere, time-outs, and
- * that task records are freed once nobody holds them (and only then). Nothing
- * here may abort. */
+ * that task records are freed once nobody holds them (and only then), and
+ * cp_future_wait_for with an unbounded time. Nothing here may abort or hang. */
 #include <cparsl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -44,6 +44,47 @@ static void open_gate(void)
     gate_open = true;
     pthread_cond_broadcast(&gate_cv);
     pthread_mutex_unlock(&gate_mu);
+}
+
+static void close_gate(void)
+{
+    pthread_mutex_lock(&gate_mu);
+    gate_open = false;
+    pthread_mutex_unlock(&gate_mu);
+}
+
+/* cp_future_wait_for in a thread, so that the test can give up on it. */
+struct wf_job {
+    cp_future *f;
+    double seconds;
+    int rc;
+    bool finished;
+};
+
+static void *wf_main(void *arg)
+{
+    struct wf_job *j = arg;
+    int rc = cp_future_wait_for(j->f, j->seconds);
+    pthread_mutex_lock(&gate_mu);
+    j->rc = rc;
+    j->finished = true;
+    pthread_cond_broadcast(&gate_cv);
+    pthread_mutex_unlock(&gate_mu);
+    return NULL;
+}
+
+/* Waits up to `seconds` for the thread of j to finish. */
+static bool wf_finished(struct wf_job *j, double seconds)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)seconds;
+    pthread_mutex_lock(&gate_mu);
+    while (!j->finished && pthread_cond_timedwait(&gate_cv, &gate_mu, &ts) == 0)
+        ;
+    bool done = j->finished;
+    pthread_mutex_unlock(&gate_mu);
+    return done;
 }
 
 static double now(void)
@@ -108,14 +149,7 @@ int main(void)
 
     is_int(cp_load_config(&(cp_config){.retries = -1}), -1, "retries -1 is refused");
     like(cp_last_error(), "retries", "the message names retries: %s", cp_last_error());
-    is_int(cp_load_config(&(cp_config){.log_level = "loud"}), -1, "log_level 'loud' is refused");
-    like(cp_last_error(), "loud", "the message names the value: %s", cp_last_error());
     is_int(cp_load_config(&(cp_config){.max_threads = -2}), -1, "max_threads -2 is refused");
-    char *mine = strdup("my-runs");
-    is_int(cp_load_config(&(cp_config){.retries = -1, .run_dir = mine, .log_level = "info"}), -1,
-           "a refused config with strings of the caller's");
-    is_str(mine, "my-runs", "... leaves the caller's strings alone");
-    free(mine);
     ok(cp_run_dir() == NULL, "nothing is loaded after refused configs");
     ok(!is_dir("runinfo/000"), "refused configs leave no run directory behind");
     cp_future *pre2 = cp_call(noop);
@@ -334,6 +368,46 @@ int main(void)
         cp_future_release(held[i]);
     is_int(live(), base, "releasing them frees them");
     free(many);
+
+    /* Refused configs that carry strings (last: a crash here must not hide the
+     * checks above). */
+    is_int(cp_load_config(&(cp_config){.log_level = "loud"}), -1, "log_level 'loud' is refused");
+    like(cp_last_error(), "loud", "the message names the value: %s", cp_last_error());
+    char *mine = strdup("my-runs");
+    is_int(cp_load_config(&(cp_config){.retries = -1, .run_dir = mine, .log_level = "info"}), -1,
+           "a refused config with strings of the caller's");
+    is_str(mine, "my-runs", "... leaves the caller's strings alone");
+    free(mine);
+    ok(cp_run_dir() == NULL, "nothing is loaded after them");
+    ok(!is_dir("runinfo/002"), "... and no run directory was made");
+
+    /* ---------------------------------------------------------- run 3 */
+    /* Last, because a broken wait_for can hang: each runs in a thread watched
+     * with a bound, and a hang ends the test here. */
+    is_int(cp_load(NULL), 0, "a third run");
+    const double forever[] = {INFINITY, 1e300};
+    for (size_t i = 0; i < sizeof forever / sizeof forever[0]; i++) {
+        close_gate();
+        struct wf_job job = {.f = cp_call(gated, 9), .seconds = forever[i], .rc = 99};
+        pthread_t th;
+        pthread_create(&th, NULL, wf_main, &job);
+        struct timespec nap = {0, 200000000};
+        nanosleep(&nap, NULL);          /* let it start waiting (not needed to pass) */
+        open_gate();
+        if (!wf_finished(&job, 10)) {
+            ok(0, "cp_future_wait_for(f, %g) returns once the task is done", forever[i]);
+            diag("still waiting after 10 s; the task is %s", cp_state_name(cp_future_state(job.f)));
+            done_testing();
+            int rr = system("rm -rf \"$PWD\"");
+            (void)rr;
+            _exit(1);                   /* the waiter cannot be stopped */
+        }
+        pthread_join(th, NULL);
+        is_int(job.rc, 0, "cp_future_wait_for(f, %g) waits like cp_future_wait", forever[i]);
+        cp_future_release(job.f);
+    }
+    is_int(cp_shutdown(), 0, "the third run ends with 0");
+    is_int(live(), base, "nothing is left alive at the end");
 
     int rc = system("rm -rf \"$PWD\"");
     (void)rc;

@@ -254,6 +254,35 @@ static void *fibber(void *arg)
     return NULL;
 }
 
+/* ------------------------------------------------------------ 5. shutdown races */
+
+#define NRACE 20000
+
+struct racer {
+    cp_future **fs;
+    atomic_long submitted;
+    long ok, shut, other;
+};
+
+static void *racer_main(void *arg)
+{
+    struct racer *r = arg;
+    for (long i = 0; i < NRACE; i++) {
+        r->fs[i] = cp_call(add, i, 1);
+        atomic_store(&r->submitted, i + 1);
+    }
+    for (long i = 0; i < NRACE; i++) {
+        cp_future *f = r->fs[i];
+        if (cp_future_wait(f) == 0 && cp_future_int(f) == i + 1)
+            r->ok++;
+        else if (cp_future_error(f) && strstr(cp_future_error(f), "shut down"))
+            r->shut++;
+        else
+            r->other++;
+    }
+    return NULL;
+}
+
 int main(void)
 {
     tap_start(60);
@@ -353,6 +382,27 @@ int main(void)
     is_int(wrong, 0, "the second run's %d tasks from %d threads are all right", NSUB * PER, NSUB);
     is_int(cp_shutdown(), 0, "cp_shutdown returns 0 when every task succeeded");
     is_int(live(), base, "nothing leaks after the second run");
+
+    /* cp_shutdown while another thread is calling apps: every call either runs
+     * in the run or fails saying it was shut down; none is lost. */
+    ok(cp_load(NULL) == 0, "a third run");
+    struct racer racer = {.fs = calloc(NRACE, sizeof(cp_future *))};
+    pthread_t rth;
+    pthread_create(&rth, NULL, racer_main, &racer);
+    double end = now() + 20;
+    while (atomic_load(&racer.submitted) < 200 && now() < end)
+        nap_ms(1);
+    long before = atomic_load(&racer.submitted);
+    is_int(cp_shutdown(), 0, "cp_shutdown during calls from another thread returns 0");
+    pthread_join(rth, NULL);
+    diag("%ld calls ran, %ld came after the shutdown", racer.ok, racer.shut);
+    is_int(racer.ok + racer.shut, NRACE, "every call either ran or was refused as shut down");
+    is_int(racer.other, 0, "no call failed otherwise");
+    ok(racer.ok >= before, "the %ld calls made before cp_shutdown all ran", before);
+    for (long i = 0; i < NRACE; i++)
+        cp_future_release(racer.fs[i]);
+    free(racer.fs);
+    is_int(live(), base, "nothing leaks after the race");
 
     int rc = system("rm -rf \"$PWD\"");
     (void)rc;
