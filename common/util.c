@@ -65,13 +65,19 @@ int cp__mkdir_parent(const char *path, cp_err *err)
     return rc;
 }
 
+char *cp__strdup_vprintf(const char *fmt, va_list ap)
+{
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0)
+        s = NULL;
+    return s;
+}
+
 char *cp__strdup_printf(const char *fmt, ...)
 {
     va_list ap;
-    char *s = NULL;
     va_start(ap, fmt);
-    if (vasprintf(&s, fmt, ap) < 0)
-        s = NULL;
+    char *s = cp__strdup_vprintf(fmt, ap);
     va_end(ap);
     return s;
 }

@@ -2,6 +2,7 @@
 #ifndef CP_COMMON_UTIL_H
 #define CP_COMMON_UTIL_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 #include "common/err.h"
@@ -18,6 +19,7 @@ int cp__mkdir_parent(const char *path, cp_err *err);
 
 /* printf into a new string; caller owns (free()). NULL when memory runs out. */
 char *cp__strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *cp__strdup_vprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
 /* s quoted for bash as one word ('…' with embedded quotes as '\''); caller owns. */
 char *cp__shell_quote(const char *s);

@@ -262,12 +262,7 @@ cp_future *cp__call(const cp_app_def *app, const cp_opts *opts, int n, const cp_
     if (err) {
         char *msg = cp__strdup_printf("task %ld (app '%s'): %s", id, app->name, err);
         free(err);
-        for (int i = 0; i < t->nparents; i++)
-            if (t->parents[i])
-                cp__task_decref(t->parents[i]);
-        free(t->parents);
-        t->parents = NULL;
-        t->nparents = 0;
+        cp__task_release_parents(t);
         cp__task_fail_now(t, CP_FAILED, msg);
         return t;
     }

@@ -57,7 +57,7 @@ static void opts_free(struct cp__topts *o)
     free(o);
 }
 
-static void release_parents(struct cp_future *t)
+void cp__task_release_parents(struct cp_future *t)
 {
     for (int i = 0; i < t->nparents; i++)
         if (t->parents[i])
@@ -78,7 +78,7 @@ void cp__task_decref(struct cp_future *t)
     free((char *)t->job.cmd);
     if (t->job.joined)
         cp__task_decref(t->job.joined);
-    release_parents(t);
+    cp__task_release_parents(t);
     free(t->dependents);
     opts_free(t->opts);
     free(t);
@@ -359,7 +359,7 @@ static void launch(struct cp_future *t)
             : cp__strdup_printf("task %ld (app '%s'): dependency failure: task %ld (app '%s') "
                                 "%s; root cause: %s", t->id, app_name(t), failed->id,
                                 app_name(failed), cp_state_name(fst), perr);
-        release_parents(t);
+        cp__task_release_parents(t);
         cp__task_fail_now(t, CP_DEP_FAIL, msg);
         return;
     }
@@ -373,7 +373,7 @@ static void launch(struct cp_future *t)
         if (p && t->args[i].type == CP_NIL)
             cp__value_copy(&t->args[i], &p->job.result);
     }
-    release_parents(t);
+    cp__task_release_parents(t);
     submit_try(t);
 }
 

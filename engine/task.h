@@ -93,6 +93,8 @@ bool cp__task_add_dependent(struct cp_future *parent, struct cp_future *t);
 /* Sets the final state, wakes waiters, releases dependents, drops the engine
  * hold. */
 void cp__task_finalize(struct cp_future *t, cp_state state);
+/* Drops t's holds on its parents and frees the array. */
+void cp__task_release_parents(struct cp_future *t);
 /* Registers every parent and launches t if none is pending. */
 void cp__task_arm(struct cp_future *t);
 /* Fails a task that never ran (bad call, dependency failure); takes msg. */

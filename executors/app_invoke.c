@@ -33,9 +33,7 @@ static void vfail(struct cp__ctx *cx, const char *fmt, va_list ap)
 {
     if (cx->error)
         return;
-    char *msg = NULL;
-    if (vasprintf(&msg, fmt, ap) < 0)
-        msg = NULL;
+    char *msg = cp__strdup_vprintf(fmt, ap);
     /* With no memory for the message, still fail the try with a fixed text. */
     cx->error = msg ? msg : strdup("failed (out of memory formatting the message)");
 }
@@ -323,10 +321,8 @@ char *cp_fmt(const char *fmt, ...)
     if (!fmt)
         return NULL;
     va_list ap;
-    char *s = NULL;
     va_start(ap, fmt);
-    if (vasprintf(&s, fmt, ap) < 0)
-        s = NULL;
+    char *s = cp__strdup_vprintf(fmt, ap);
     va_end(ap);
     return s;
 }
