@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "engine/task.h"
+#include "executors/app_invoke.h"
 
 static pthread_rwlock_t g_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct cp__dfk *g_dfk;
@@ -222,6 +223,13 @@ int cp_load(const char *config)
 int cp_shutdown(void)
 {
     cp_err err = {0};
+    /* From inside an app body it would wait for its own task forever. */
+    if (cp__ctx_current()) {
+        cp__errf(&err, EDEADLK, "cp_shutdown: called from inside app '%s' (task %ld); "
+                                "call it from the program, after the apps",
+                 cp__ctx_current()->app->name, cp__ctx_current()->task_id);
+        return set_last(&err);
+    }
     pthread_rwlock_wrlock(&g_lock);
     struct cp__dfk *dfk = g_dfk;
     if (!dfk || dfk->closing) {

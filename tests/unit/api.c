@@ -51,6 +51,12 @@ CP_JOIN_APP(fib, (long, n))
     return cp_call(add, cp_call(fib, n - 1), cp_call(fib, n - 2));
 }
 CP_JOIN_APP(badjoin, (long, n)) { return cp_call(refuse, n); }
+CP_APP(long, stopper, (long, x))
+{
+    if (cp_shutdown() != -1)
+        return -1;
+    return strstr(cp_last_error(), "inside app 'stopper'") ? x : -2;
+}
 CP_JOIN_APP(fanjoin, (long, n))
 {
     cp_future *fs[16];
@@ -180,6 +186,9 @@ int main(void)
     cp_future *huge = cp_gather(parts_dummy, (size_t)1 << 40);
     like((cp_future_wait(huge), cp_future_error(huge)), "more than", "an impossible gather fails");
 
+    cp_future *stp = cp_call(stopper, 7);
+    is_int(cp_future_int(stp), 7, "cp_shutdown inside an app refuses (no deadlock) and says why");
+
     /* Join apps and gather */
     cp_future *fb = cp_call(fib, 15);
     is_int(cp_future_int(fb), 610, "fib(15) through join apps");
@@ -204,7 +213,7 @@ int main(void)
 
     cp_future *all[] = {a, ai, s, z, sm, ng, sh, bl, fp, pr, ci, e8, inner, chain, rf, tm, tm2, tm3,
                         tm4, g, g2, nc, w, rd, mo, fb, bj, fj, parts[0], parts[1], parts[2],
-                        ga, ge, vf, bad, cons, huge};
+                        ga, ge, vf, bad, cons, huge, stp};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         cp_future_release(all[i]);
     cp_file_free(fl);
