@@ -41,7 +41,7 @@ EXAMPLES := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps lib tests examples bench test example install uninstall clean check-symbols
+.PHONY: all deps lib tests examples bench test example install uninstall clean check-symbols fuzz
 
 all: deps lib examples
 
@@ -93,11 +93,28 @@ bench: $(BENCHES)
 
 # The test suite: every unit test binary and every TAP script, through prove.
 test: deps lib tests examples
-	CP_BUILD=$(BUILD) CC="$(CC)" prove --exec '' -j$(JOBS) --timer $(TESTS) $(sort $(wildcard tests/scripts/*.t))
+	CP_BUILD=$(BUILD) CP_SAN="$(SAN)" CC="$(CC)" prove --exec '' -j$(JOBS) --timer $(TESTS) $(sort $(wildcard tests/scripts/*.t))
 
 # The main job of the README, on the embedded default (local thread pool).
 example: deps lib examples
 	cd $(BUILD)/examples && ./pi && ./wordfreq
+
+# libFuzzer targets (clang): each runs FUZZ_SECONDS on its seed corpus, copied so the
+# tree stays clean. A crash leaves its input in build/fuzz/ and fails the target.
+FUZZ_SECONDS ?= 20
+FUZZ_CC ?= clang
+FUZZ_FLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+              -Iinclude -I. -D_GNU_SOURCE
+build/fuzz/value_decode: tests/fuzz/value_decode.c common/value.c common/err.c common/value.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) tests/fuzz/value_decode.c common/value.c common/err.c \
+	  $(shell $(PKG_CONFIG) --cflags --libs $(MSGPACK)) -o $@
+
+fuzz: build/fuzz/value_decode
+	rm -rf build/fuzz/corpus-value && cp -r tests/fuzz/corpus/value build/fuzz/corpus-value
+	cd build/fuzz && { ./value_decode -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	  -print_final_stats=1 corpus-value > value_decode.log 2>&1; rc=$$?; \
+	  tail -n 12 value_decode.log; exit $$rc; }
 
 check-symbols: lib
 	@bad=$$(nm -g --defined-only $(BUILD)/libcparsl.a | awk 'NF==3 {print $$3}' | grep -v '^cp_' || true); \

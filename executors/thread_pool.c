@@ -337,6 +337,13 @@ static bool run_native_timed(struct tp *tp, struct cp__job *job)
     atomic_init(&w->state, WR_RUNNING);
     atomic_init(&w->rc, 2);
 
+    /* Everything this thread needs from the job is read now: once the watcher
+     * is armed it may expire the try, and the engine may free the job, at any
+     * moment. After that, the job is touched only by whoever wins the state. */
+    struct cp__ctx cx;
+    cp__ctx_init(&cx, job->app, w->args, w->nargs, job->task_id, job->try_id);
+    job->t_start = cp__now();
+
     pthread_mutex_lock(&tp->mu);
     if (!tp->watch)
         tp->watch = watcher_create();
@@ -349,13 +356,6 @@ static bool run_native_timed(struct tp *tp, struct cp__job *job)
         finish(tp, job);
         return false;
     }
-
-    const cp_app_def *app = job->app;
-    long id = job->task_id;
-    int try_id = job->try_id;
-    struct cp__ctx cx;
-    cp__ctx_init(&cx, app, w->args, w->nargs, id, try_id);
-    job->t_start = cp__now();
     cp__app_invoke(&cx);
 
     int expect = WR_RUNNING;

@@ -8,7 +8,7 @@ echo "1..4"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 san=""
-case "$BUILD" in *san-*) san="SAN=address,undefined" ;; esac
+[ -n "${CP_SAN:-}" ] && san="SAN=$CP_SAN"
 if make -s $san install PREFIX=/opt/cparsl DESTDIR="$tmp/root" >"$tmp/make.out" 2>&1; then
     echo "ok 1 - make install into DESTDIR"
 else
@@ -36,7 +36,7 @@ C
 export PKG_CONFIG_PATH="$root/lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$tmp/root"
 flags=$(pkg-config --cflags cparsl) && libs=$(pkg-config --libs --static cparsl)
 sanflags=""
-[ -n "$san" ] && sanflags="-fsanitize=address,undefined"
+[ -n "$san" ] && sanflags="-fsanitize=$CP_SAN"
 # shellcheck disable=SC2086
 if $CC $sanflags $flags "$tmp/p.c" -o "$tmp/p" -Wl,-Bstatic $libs -Wl,-Bdynamic \
        $(pkg-config --libs libuv msgpack libsodium) -pthread -ldl -lm 2>"$tmp/cc.err" ||

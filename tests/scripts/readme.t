@@ -9,7 +9,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 awk '/^```c$/{f=1;next} /^```$/{f=0} f' README.md > "$tmp/prog.c"
 san=""
-case "$BUILD" in *san-*) san="-fsanitize=address,undefined -fno-sanitize-recover=all" ;; esac
+[ -n "${CP_SAN:-}" ] && san="-fsanitize=$CP_SAN -fno-sanitize-recover=all"
 # shellcheck disable=SC2046,SC2086
 if $CC -std=gnu11 -Wall -Wextra -Werror $san -Iinclude "$tmp/prog.c" "$BUILD/libcparsl.a" \
        $(pkg-config --libs libuv msgpack libsodium) -pthread -ldl -lm -o "$tmp/prog" 2>"$tmp/cc.err"; then
