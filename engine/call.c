@@ -148,7 +148,7 @@ static char *copy_opts(struct cp_future *t, const cp_opts *o, const char *run_lo
     t->job.stdout_path = to->stdout_path;
     t->job.stderr_path = to->stderr_path;
     /* The resource specification reaches a shell task as PARSL_* variables. */
-    char *env[6];
+    char *env[5] = {0};
     int ne = 0;
     if (o && o->cores)
         env[ne++] = env_entry("PARSL_CORES", o->cores, true);
@@ -158,17 +158,18 @@ static char *copy_opts(struct cp_future *t, const cp_opts *o, const char *run_lo
         env[ne++] = env_entry("PARSL_DISK_MB", o->disk_mb, true);
     if (o && o->running_time > 0)
         env[ne++] = env_entry("PARSL_RUNNING_TIME", o->running_time, false);
-    if (ne) {
+    bool env_ok = true;
+    for (int i = 0; i < ne; i++)
+        env_ok = env_ok && env[i];
+    if (ne && env_ok)
         to->env = calloc((size_t)ne + 1, sizeof *to->env);
-        if (!to->env) {
-            while (ne)
-                free(env[--ne]);
-            return strdup("out of memory");
-        }
-        memcpy(to->env, env, (size_t)ne * sizeof *env);
+    if (ne && !to->env) {
         for (int i = 0; i < ne; i++)
-            if (!env[i])
-                return strdup("out of memory");
+            free(env[i]);
+        return strdup("out of memory");
+    }
+    if (ne) {
+        memcpy(to->env, env, (size_t)ne * sizeof *env);
         t->job.env = (const char *const *)to->env;
     }
     return NULL;

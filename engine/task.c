@@ -124,31 +124,28 @@ static void dep_done(struct cp_future *child)
         ready(child);
 }
 
-bool cp__task_add_dependent(struct cp_future *parent, struct cp_future *t)
+int cp__task_add_dependent(struct cp_future *parent, struct cp_future *t)
 {
     struct cp__stripe *s = cp__stripe_of(parent);
-    bool added = false;
+    int rc = 0;
     pthread_mutex_lock(&s->mu);
     if (!atomic_load_explicit(&parent->done, memory_order_relaxed)) {
+        rc = 1;
         if (parent->ndependents == parent->capdependents) {
             uint32_t cap = parent->capdependents ? parent->capdependents * 2 : 2;
             struct cp_future **d = realloc(parent->dependents, cap * sizeof *d);
-            if (!d) {
-                /* Without room for the edge, wait the slow way: nothing is lost,
-                 * the child just learns late. Rare enough to be a log line. */
-                pthread_mutex_unlock(&s->mu);
-                CP_ERROR("engine", "out of memory adding a dependency; waiting inline");
-                cp_future_wait(parent);
-                return false;
+            if (d) {
+                parent->dependents = d;
+                parent->capdependents = cap;
+            } else {
+                rc = -1;
             }
-            parent->dependents = d;
-            parent->capdependents = cap;
         }
-        parent->dependents[parent->ndependents++] = t;
-        added = true;
+        if (rc == 1)
+            parent->dependents[parent->ndependents++] = t;
     }
     pthread_mutex_unlock(&s->mu);
-    return added;
+    return rc;
 }
 
 void cp__task_arm(struct cp_future *t)
@@ -159,8 +156,11 @@ void cp__task_arm(struct cp_future *t)
             continue;
         /* Count first: the parent may finish the moment it is linked. */
         atomic_fetch_add_explicit(&t->pending, 1, memory_order_relaxed);
-        if (!cp__task_add_dependent(p, t))
+        int rc = cp__task_add_dependent(p, t);
+        if (rc != 1)
             atomic_fetch_sub_explicit(&t->pending, 1, memory_order_relaxed);
+        if (rc < 0)
+            t->edge_oom = true;     /* launch fails it rather than read a running parent */
     }
     dep_done(t);                /* drop the set-up guard */
 }
@@ -275,8 +275,15 @@ static void on_done(void *eng, struct cp__job *job)
         atomic_store(&t->state, CP_JOINING);
         atomic_store(&t->pending, 1);
         atomic_fetch_add(&t->pending, 1);
-        if (!cp__task_add_dependent(job->joined, t))
+        int rc = cp__task_add_dependent(job->joined, t);
+        if (rc != 1)
             atomic_fetch_sub(&t->pending, 1);
+        if (rc < 0) {
+            cp__task_fail_now(t, CP_FAILED, cp__strdup_printf(
+                "task %ld (app '%s'): out of memory waiting for the joined future", t->id,
+                app_name(t)));
+            return;
+        }
         dep_done(t);
         return;
     }
@@ -339,6 +346,12 @@ static void submit_try(struct cp_future *t)
  * parent named. */
 static void launch(struct cp_future *t)
 {
+    if (t->edge_oom) {
+        cp__task_release_parents(t);
+        cp__task_fail_now(t, CP_FAILED, cp__strdup_printf(
+            "task %ld (app '%s'): out of memory recording a dependency", t->id, app_name(t)));
+        return;
+    }
     struct cp_future *failed = NULL;
     for (int i = 0; i < t->nparents && !failed; i++) {
         struct cp_future *p = t->parents[i];

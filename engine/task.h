@@ -54,6 +54,7 @@ struct cp_future {
     _Atomic uint8_t state;      /* cp_state */
     atomic_bool done;           /* final; set under the stripe lock */
     uint8_t kind;               /* cp__task_kind */
+    bool edge_oom;              /* a dependency could not be recorded */
     int fail_count;
     int retries;
     double fail_cost;
@@ -88,8 +89,9 @@ extern atomic_long cp__live_tasks;     /* records not yet freed (for tests) */
 struct cp_future *cp__task_alloc(int nargs, uint8_t kind);
 void cp__task_decref(struct cp_future *t);
 void cp__task_incref(struct cp_future *t);
-/* Adds t as a dependent of parent unless parent is final; true when added. */
-bool cp__task_add_dependent(struct cp_future *parent, struct cp_future *t);
+/* Adds t as a dependent of parent unless parent is final: 1 added, 0 parent
+ * already final, -1 no memory for the edge. */
+int cp__task_add_dependent(struct cp_future *parent, struct cp_future *t);
 /* Sets the final state, wakes waiters, releases dependents, drops the engine
  * hold. */
 void cp__task_finalize(struct cp_future *t, cp_state state);

@@ -44,6 +44,7 @@ CP_SHELL_APP(writefile, (const char *, text), (cp_file *, out))
 }
 CP_SHELL_APP(catfile, (cp_file *, in)) { return cp_fmt("cat %s", cp_q(cp_file_path(in))); }
 CP_SHELL_APP(nocmd) { return NULL; }
+CP_SHELL_APP(showenv) { return cp_fmt("echo \"$PARSL_CORES $PARSL_MEMORY_MB $PARSL_DISK_MB $PARSL_RUNNING_TIME\""); }
 CP_JOIN_APP(fib, (long, n))
 {
     if (n < 2)
@@ -158,6 +159,11 @@ int main(void)
     snprintf(path, sizeof path, "%s/task_logs/task_%ld_greet.stdout", cp_run_dir(),
              cp_future_id(g2));
     is_str(slurp(path), "hello bob\n", "default stdout is runinfo/NNN/task_logs/task_<id>_<app>.stdout");
+    cp_future *ev = cp_call_opts(showenv, CP_OPTS(.stdout_path = "env.txt", .cores = 4,
+                                                  .memory_mb = 512, .disk_mb = 100,
+                                                  .running_time = 1.5));
+    ok(cp_future_wait(ev) == 0, "shell app with a resource specification");
+    is_str(slurp("env.txt"), "4 512 100 1.5\n", "it sees PARSL_CORES/MEMORY_MB/DISK_MB/RUNNING_TIME");
     cp_future *nc = cp_call(nocmd);
     like((cp_future_wait(nc), cp_future_error(nc)), "returned no command", "NULL command fails");
 
@@ -213,7 +219,7 @@ int main(void)
 
     cp_future *all[] = {a, ai, s, z, sm, ng, sh, bl, fp, pr, ci, e8, inner, chain, rf, tm, tm2, tm3,
                         tm4, g, g2, nc, w, rd, mo, fb, bj, fj, parts[0], parts[1], parts[2],
-                        ga, ge, vf, bad, cons, huge, stp};
+                        ga, ge, vf, bad, cons, huge, stp, ev};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         cp_future_release(all[i]);
     cp_file_free(fl);
