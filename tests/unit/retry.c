@@ -84,6 +84,12 @@ int main(void)
     for (size_t i = 0; i < 7; i++)
         cp_future_release(all1[i]);
     is_int(cp_shutdown(), 1, "shutdown: some failed");
+    /* The log records retries, failures with their reason, and the run's totals. */
+    char *log = slurp("runinfo/000/parsl.log");
+    like(log, "retrying (1 of 2)", "parsl.log records a retry");
+    like(log, "try 2: try 3 of slot 1 fails", "parsl.log records the failure and its reason");
+    like(log, "dep_fail", "parsl.log records the dependency failure");
+    like(log, "tasks done, 2 failed, 1 dep_fail", "parsl.log ends with the run's totals");
 
     /* A retry handler that makes failures cheap: 0.5 each, retries 1 → 3 tries. */
     ok(cp_load_config(&(cp_config){.retries = 1, .retry_handler = cost_half}) == 0, "handler");
