@@ -245,7 +245,10 @@ static void try_failed(struct cp_future *t, char *cause)
         free(msg);
         t->job.try_id++;
         atomic_store(&t->state, CP_PENDING);
-        submit_try(t);
+        /* Through the ready queue, not a direct call: a try that fails before it
+         * reaches an executor (a body that cannot render) would otherwise recurse
+         * once per retry. Its parents are released, so launch just submits. */
+        ready(t);
         return;
     }
     if (handler_note && msg) {

@@ -24,6 +24,14 @@ CP_SHELL_APP(flaky_sh, (const char *, counter))
                   "[ $(wc -l < %s) -ge 3 ]", cp_q(counter), cp_q(counter), cp_q(counter));
 }
 
+static atomic_int renders;
+CP_SHELL_APP(never_renders, (long, x))
+{
+    atomic_fetch_add(&renders, 1);
+    cp_fail("cannot build the command for %ld", x);
+    return NULL;
+}
+
 static atomic_int handler_calls;
 static double cost_half(const cp_try_info *info, void *arg)
 {
@@ -90,6 +98,15 @@ int main(void)
     like(log, "try 2: try 3 of slot 1 fails", "parsl.log records the failure and its reason");
     like(log, "dep_fail", "parsl.log records the dependency failure");
     like(log, "tasks done, 2 failed, 1 dep_fail", "parsl.log ends with the run's totals");
+
+    /* Many retries of a try that fails before reaching an executor do not recurse. */
+    ok(cp_load_config(&(cp_config){.retries = 200000}) == 0, "retries: 200,000");
+    cp_future *nr = cp_call(never_renders, 1);
+    ok(cp_future_wait(nr) == -1, "a body that never renders fails in the end");
+    is_int(atomic_load(&renders), 200001, "after 1 + 200,000 tries, without stack overflow");
+    like(cp_future_error(nr), "try 200000: cannot build the command for 1", "last try's error");
+    cp_future_release(nr);
+    cp_shutdown();
 
     /* A retry handler that makes failures cheap: 0.5 each, retries 1 → 3 tries. */
     ok(cp_load_config(&(cp_config){.retries = 1, .retry_handler = cost_half}) == 0, "handler");
