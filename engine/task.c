@@ -398,14 +398,21 @@ static void join_complete(struct cp_future *t)
 {
     struct cp_future *inner = t->job.joined;
     cp_state st = (cp_state)atomic_load(&inner->state);
-    if (st == CP_EXEC_DONE || st == CP_MEMO_DONE) {
+    char *msg = NULL;
+    if (st == CP_EXEC_DONE || st == CP_MEMO_DONE)
         cp__value_copy(&t->job.result, &inner->job.result);
+    else
+        msg = cp__strdup_printf("task %ld (app '%s') try %d: joined task %ld (app '%s') "
+                                "%s: %s", t->id, app_name(t), t->job.try_id, inner->id,
+                                app_name(inner), cp_state_name(st),
+                                inner->job.error ? inner->job.error : "");
+    /* Let go of the inner future now rather than when t is freed: a join that
+     * returns a join that returns a join… would otherwise free the whole chain
+     * recursively when the outermost is released. */
+    t->job.joined = NULL;
+    cp__task_decref(inner);
+    if (st == CP_EXEC_DONE || st == CP_MEMO_DONE)
         cp__task_finalize(t, CP_EXEC_DONE);
-        return;
-    }
-    char *msg = cp__strdup_printf("task %ld (app '%s') try %d: joined task %ld (app '%s') "
-                                  "%s: %s", t->id, app_name(t), t->job.try_id, inner->id,
-                                  app_name(inner), cp_state_name(st),
-                                  inner->job.error ? inner->job.error : "");
-    cp__task_fail_now(t, CP_FAILED, msg);
+    else
+        cp__task_fail_now(t, CP_FAILED, msg);
 }

@@ -52,6 +52,12 @@ CP_JOIN_APP(fib, (long, n))
     return cp_call(add, cp_call(fib, n - 1), cp_call(fib, n - 2));
 }
 CP_JOIN_APP(badjoin, (long, n)) { return cp_call(refuse, n); }
+CP_JOIN_APP(countdown, (long, n))
+{
+    if (n == 0)
+        return cp_value_future(cp_str("liftoff"));
+    return cp_call(countdown, n - 1);
+}
 CP_APP(long, stopper, (long, x))
 {
     if (cp_shutdown() != -1)
@@ -202,6 +208,10 @@ int main(void)
     ok(cp_future_wait(bj) == -1, "a join returning a failing future fails");
     like(cp_future_error(bj), "refusing 3", "join error carries the inner error");
     like(cp_future_error(bj), "joined task", "join error names the joined task");
+    cp_future *cd = cp_call(countdown, 1000000);
+    is_str(cp_future_str(cd), "liftoff", "a chain of 1,000,000 nested joins resolves");
+    cp_future_release(cd);
+    ok(1, "and releasing it does not recurse through the chain");
     cp_future *fj = cp_call(fanjoin, 5);
     const cp_value *fv = cp_future_value(fj);
     ok(cp_value_list_len(fv) == 5 && cp_value_int(cp_value_list_at(fv, 4)) == 8,
