@@ -10,6 +10,9 @@
 
 #define CP_ERR_TEXT_MAX 512
 
+/* Marks calls whose failure must not be ignored (STYLE.md §4). */
+#define CP__WUR __attribute__((warn_unused_result))
+
 typedef struct cp_err {
     int code;                   /* errno-style code, 0 when unset */
     char text[CP_ERR_TEXT_MAX]; /* NUL-terminated, truncated to fit */

@@ -19,7 +19,7 @@ extern atomic_int cp__log_level;
 
 /* Opens (appends to) path; level is a name ("debug", "info", "warning", "error",
  * "off") or NULL for info. -1 with err on a bad level or an unopenable file. */
-int cp__log_open(const char *path, const char *level, cp_err *err);
+int cp__log_open(const char *path, const char *level, cp_err *err) CP__WUR;
 void cp__log_close(void);
 /* Parses a level name; -1 when unknown. */
 int cp__log_level_parse(const char *name);

@@ -13,9 +13,9 @@ double cp__now(void);
 double cp__mono(void);
 
 /* mkdir -p for path itself (mode 0755); 0 when it exists as a directory. */
-int cp__mkdir_p(const char *path, cp_err *err);
+int cp__mkdir_p(const char *path, cp_err *err) CP__WUR;
 /* mkdir -p for the directory that would hold path. */
-int cp__mkdir_parent(const char *path, cp_err *err);
+int cp__mkdir_parent(const char *path, cp_err *err) CP__WUR;
 
 /* printf into a new string; caller owns (free()). NULL when memory runs out. */
 char *cp__strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -54,16 +54,16 @@ static inline void cp__value_int(struct cp_value *out, int64_t i)
 { *out = (struct cp_value){.type = CP_INT, .u.i = i}; }
 static inline void cp__value_double(struct cp_value *out, double d)
 { *out = (struct cp_value){.type = CP_DOUBLE, .u.d = d}; }
-int cp__value_str(struct cp_value *out, const char *s, size_t len);
-int cp__value_bytes(struct cp_value *out, const void *p, size_t len);
-int cp__value_file(struct cp_value *out, const char *url, size_t len);
+int cp__value_str(struct cp_value *out, const char *s, size_t len) CP__WUR;
+int cp__value_bytes(struct cp_value *out, const void *p, size_t len) CP__WUR;
+int cp__value_file(struct cp_value *out, const char *url, size_t len) CP__WUR;
 /* An empty list with room for cap items; items are added with cp__value_list_add
  * (takes item), which grows the buffer in place when the list has a single owner
  * and copies the item array first when it is shared, so copies never change.
  * Constructors refuse lengths over CP_VALUE_MAX_LEN and nesting deeper than
  * CP_VALUE_MAX_DEPTH with E2BIG, so nothing we build is refused by our decoder. */
-int cp__value_list(struct cp_value *out, size_t cap);
-int cp__value_list_add(struct cp_value *list, struct cp_value *item);
+int cp__value_list(struct cp_value *out, size_t cap) CP__WUR;
+int cp__value_list_add(struct cp_value *list, struct cp_value *item) CP__WUR;
 
 /* dst = src sharing the buffer (dst is overwritten, not cleared first). */
 void cp__value_copy(struct cp_value *dst, const struct cp_value *src);
@@ -79,12 +79,12 @@ const struct cp_value *cp__value_items(const struct cp_value *v);
  * type CP_VALUE_EXT_FILE for files. Appends to a growing buffer the caller owns
  * (free(*buf)); *buf may start NULL. */
 int cp__value_encode(const struct cp_value *v, char **buf, size_t *len, size_t *cap,
-                     cp_err *err);
+                     cp_err *err) CP__WUR;
 /* Decodes exactly one value from [data, data+len); trailing bytes are an error.
  * Refuses depth > CP_VALUE_MAX_DEPTH, lengths > CP_VALUE_MAX_LEN, unknown ext types,
  * maps, and truncated input, with a message saying what and at which byte offset.
  * Unsigned ints above INT64_MAX are refused. *out is the caller's (cp__value_clear). */
-int cp__value_decode(const void *data, size_t len, struct cp_value *out, cp_err *err);
+int cp__value_decode(const void *data, size_t len, struct cp_value *out, cp_err *err) CP__WUR;
 
 /* Deep equality (doubles compare by value; NaN equals NaN). */
 bool cp__value_equal(const struct cp_value *a, const struct cp_value *b);

@@ -76,7 +76,12 @@ static char *convert_arg(struct cp_future *t, int i, const cp_arg *a)
     default:
         return cp__strdup_printf("argument %d has an unknown kind %d", i + 1, a->kind);
     }
-    return rc == 0 ? NULL : strdup("out of memory copying an argument");
+    if (rc == 0)
+        return NULL;
+    if (errno == E2BIG)
+        return cp__strdup_printf("argument %d is larger than the %u-byte limit of a value",
+                                 i + 1, CP_VALUE_MAX_LEN);
+    return strdup("out of memory copying an argument");
 }
 
 static size_t count_files(cp_file *const *list)
