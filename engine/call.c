@@ -35,8 +35,9 @@ static cp_future *failed_call(struct cp__dfk *dfk, const cp_app_def *app, long i
 }
 
 /* Converts one C argument into t->args[i] (and a parent when it is a future or
- * DataFuture). Returns NULL, or an error message (caller owns). */
-static char *convert_arg(struct cp_future *t, int i, const cp_arg *a)
+ * DataFuture). 0, or -1 with err. Errors go into a fixed buffer, not a fresh
+ * string, so running out of memory can never read as "no error". */
+static int convert_arg(struct cp_future *t, int i, const cp_arg *a, cp_err *err)
 {
     struct cp_value *v = &t->args[i];
     int rc = 0;
@@ -50,8 +51,8 @@ static char *convert_arg(struct cp_future *t, int i, const cp_arg *a)
         break;
     case CP__ARG_BYTES:
         if (a->u.y.len && !a->u.y.data)
-            return cp__strdup_printf("argument %d: cp_bytes with NULL data and length %zu",
-                                     i + 1, a->u.y.len);
+            return cp__errf(err, EINVAL, "argument %d: cp_bytes with NULL data and length %zu",
+                            i + 1, a->u.y.len);
         rc = cp__value_bytes(v, a->u.y.data, a->u.y.len);
         break;
     case CP__ARG_VALUE:
@@ -60,13 +61,13 @@ static char *convert_arg(struct cp_future *t, int i, const cp_arg *a)
         break;
     case CP__ARG_FUTURE:
         if (!a->u.f)
-            return cp__strdup_printf("argument %d is a NULL future", i + 1);
+            return cp__errf(err, EINVAL, "argument %d is a NULL future", i + 1);
         cp__task_incref(a->u.f);
         t->parents[i] = a->u.f;
         break;
     case CP__ARG_FILE:
         if (!a->u.file)
-            return cp__strdup_printf("argument %d is a NULL cp_file", i + 1);
+            return cp__errf(err, EINVAL, "argument %d is a NULL cp_file", i + 1);
         rc = cp__value_file(v, a->u.file->url, strlen(a->u.file->url));
         if (rc == 0 && a->u.file->producer) {
             cp__task_incref(a->u.file->producer);
@@ -74,14 +75,14 @@ static char *convert_arg(struct cp_future *t, int i, const cp_arg *a)
         }
         break;
     default:
-        return cp__strdup_printf("argument %d has an unknown kind %d", i + 1, a->kind);
+        return cp__errf(err, EINVAL, "argument %d has an unknown kind %d", i + 1, a->kind);
     }
     if (rc == 0)
-        return NULL;
+        return 0;
     if (errno == E2BIG)
-        return cp__strdup_printf("argument %d is larger than the %u-byte limit of a value",
-                                 i + 1, CP_VALUE_MAX_LEN);
-    return strdup("out of memory copying an argument");
+        return cp__errf(err, E2BIG, "argument %d is larger than the %u-byte limit of a value",
+                        i + 1, CP_VALUE_MAX_LEN);
+    return cp__errf(err, ENOMEM, "out of memory copying argument %d", i + 1);
 }
 
 static size_t count_files(cp_file *const *list)
@@ -98,18 +99,18 @@ static char *env_entry(const char *name, double value, bool integral)
                     : cp__strdup_printf("%s=%g", name, value);
 }
 
-/* Copies what the task keeps of its options. */
-static char *copy_opts(struct cp_future *t, const cp_opts *o, const char *run_logs)
+/* Copies what the task keeps of its options. 0, or -1 with err. */
+static int copy_opts(struct cp_future *t, const cp_opts *o, const char *run_logs, cp_err *err)
 {
     bool shell = t->job.kind == CP_JOB_SHELL;
     size_t nout = o ? count_files(o->outputs) : 0;
     bool needed = shell || nout || (o && (o->cores || o->memory_mb || o->disk_mb ||
                                           o->running_time > 0 || o->cache));
     if (!needed)
-        return NULL;
+        return 0;
     struct cp__topts *to = calloc(1, sizeof *to);
     if (!to)
-        return strdup("out of memory");
+        return cp__errf(err, ENOMEM, "out of memory copying the options");
     t->opts = to;
     if (o) {
         to->cores = o->cores;
@@ -124,13 +125,13 @@ static char *copy_opts(struct cp_future *t, const cp_opts *o, const char *run_lo
         to->outputs = calloc(nout, sizeof *to->outputs);
         to->output_paths = calloc(nout, sizeof *to->output_paths);
         if (!to->outputs || !to->output_paths)
-            return strdup("out of memory");
+            return cp__errf(err, ENOMEM, "out of memory copying the options");
         for (size_t i = 0; i < nout; i++) {
             if (!o->outputs[i]->url)
-                return cp__strdup_printf("output %zu has no path", i);
+                return cp__errf(err, EINVAL, "output %zu has no path", i);
             struct cp_file *f = cp__file_create(o->outputs[i]->url, t);
             if (!f)
-                return strdup("out of memory");
+                return cp__errf(err, ENOMEM, "out of memory copying the options");
             f->task_owned = true;
             to->outputs[i] = f;
             to->output_paths[i] = (char *)f->path;
@@ -140,7 +141,7 @@ static char *copy_opts(struct cp_future *t, const cp_opts *o, const char *run_lo
         t->job.noutputs = nout;
     }
     if (!shell)
-        return NULL;
+        return 0;
     const char *name = t->job.app->name;
     to->stdout_path = o && o->stdout_path
         ? strdup(o->stdout_path)
@@ -149,7 +150,7 @@ static char *copy_opts(struct cp_future *t, const cp_opts *o, const char *run_lo
         ? strdup(o->stderr_path)
         : cp__strdup_printf("%s/task_%ld_%s.stderr", run_logs, t->id, name);
     if (!to->stdout_path || !to->stderr_path)
-        return strdup("out of memory");
+        return cp__errf(err, ENOMEM, "out of memory copying the options");
     t->job.stdout_path = to->stdout_path;
     t->job.stderr_path = to->stderr_path;
     /* The resource specification reaches a shell task as PARSL_* variables. */
@@ -171,13 +172,13 @@ static char *copy_opts(struct cp_future *t, const cp_opts *o, const char *run_lo
     if (ne && !to->env) {
         for (int i = 0; i < ne; i++)
             free(env[i]);
-        return strdup("out of memory");
+        return cp__errf(err, ENOMEM, "out of memory copying the options");
     }
     if (ne) {
         memcpy(to->env, env, (size_t)ne * sizeof *env);
         t->job.env = (const char *const *)to->env;
     }
-    return NULL;
+    return 0;
 }
 
 static uint8_t job_kind(const cp_app_def *app)
@@ -221,7 +222,8 @@ cp_future *cp__call(const cp_app_def *app, const cp_opts *opts, int n, const cp_
     else if (opts && opts->retries > 0)
         t->retries = opts->retries;
 
-    char *err = NULL;
+    cp_err err = {0};
+    int rc = 0;
     /* Most calls pass plain values: only allocate the parents array when some
      * argument or input can be a dependency. */
     bool deps = false;
@@ -230,44 +232,45 @@ cp_future *cp__call(const cp_app_def *app, const cp_opts *opts, int n, const cp_
                (args[i].kind == CP__ARG_FILE && args[i].u.file && args[i].u.file->producer);
     for (size_t i = 0; i < ninputs && !deps; i++)
         deps = opts->inputs[i]->producer != NULL;
-    t->nparents = deps ? n + (int)ninputs : 0;
-    if (t->nparents) {
-        t->parents = calloc((size_t)t->nparents, sizeof *t->parents);
-        if (!t->parents)
-            err = strdup("out of memory");
+    if (deps) {
+        t->parents = calloc((size_t)n + ninputs, sizeof *t->parents);
+        if (t->parents)
+            t->nparents = n + (int)ninputs;
+        else
+            rc = cp__errf(&err, ENOMEM, "out of memory");
     }
     /* Options first: a call that fails below still has its output DataFutures,
      * so whatever consumes them ends dep_fail naming this task, not "NULL file". */
-    if (!err)
-        err = copy_opts(t, opts, dfk->task_logs);
-    for (int i = 0; i < n && !err; i++)
-        err = convert_arg(t, i, &args[i]);
-    for (size_t i = 0; i < ninputs && deps && !err; i++) {
+    if (rc == 0)
+        rc = copy_opts(t, opts, dfk->task_logs, &err);
+    for (int i = 0; i < n && rc == 0; i++)
+        rc = convert_arg(t, i, &args[i], &err);
+    for (size_t i = 0; i < ninputs && deps && rc == 0; i++) {
         cp_future *p = opts->inputs[i]->producer;
         if (p) {
             cp__task_incref(p);
             t->parents[n + (int)i] = p;
         }
     }
-    if (!err) {
+    if (rc == 0) {
         const char *label = opts ? opts->executor : NULL;
         t->ex = app->kind == CP_APP_JOIN ? dfk->internal : cp__dfk_executor(dfk, label);
         if (!t->ex)
-            err = cp__strdup_printf("unknown executor '%s'", label);
+            rc = cp__errf(&err, EINVAL, "unknown executor '%s'", label);
     }
-    if (!err && t->opts && (t->opts->cores || t->opts->memory_mb || t->opts->disk_mb) &&
+    if (rc == 0 && t->opts && (t->opts->cores || t->opts->memory_mb || t->opts->disk_mb) &&
         !atomic_exchange(&dfk->resource_note, true))
         CP_INFO("engine", "resource specifications (cores, memory, disk) are recorded and "
                           "exported as PARSL_* variables but not enforced by %s",
-                t->ex ? t->ex->ops->type : "this executor");
+                t->ex->ops->type);
 
     cp__task_incref(t);         /* the caller's hold */
     struct cp__ctx *cx = cp__ctx_current();
     if (cx && cx->collect_futures && cp__ctx_adopt(cx, t) != 0)
         CP_WARN("engine", "join body: cannot track task %ld for release", id);
-    if (err) {
-        char *msg = cp__strdup_printf("task %ld (app '%s'): %s", id, app->name, err);
-        free(err);
+    if (rc != 0) {
+        /* msg may be NULL with no memory left: the task still ends failed. */
+        char *msg = cp__strdup_printf("task %ld (app '%s'): %s", id, app->name, err.text);
         cp__task_release_parents(t);
         cp__task_fail_now(t, CP_FAILED, msg);
         return t;

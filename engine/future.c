@@ -198,22 +198,21 @@ cp_future *cp_gather(cp_future *const *futures, size_t n)
     struct cp_future *t = cp__task_alloc(too_many ? 0 : (int)n, TK_GATHER);
     if (!t)
         return NULL;
+    cp__task_incref(t);         /* the caller's hold; the other is the engine's */
+    struct cp__ctx *cx = cp__ctx_current();
+    if (cx && cx->collect_futures)
+        (void)cp__ctx_adopt(cx, t);
     if (too_many) {
-        cp__task_incref(t);
         cp__task_fail_now(t, CP_FAILED, cp__strdup_printf("cp_gather: %zu futures is more "
                                                            "than the %u a list may hold",
                                                            n, CP_VALUE_MAX_LEN));
         return t;
     }
-    t->nparents = (int)n;
     if (n && !(t->parents = calloc(n, sizeof *t->parents))) {
-        free(t);
-        return NULL;
+        cp__task_fail_now(t, CP_FAILED, strdup("cp_gather: out of memory"));
+        return t;
     }
-    cp__task_incref(t);         /* the caller's hold; the other is the engine's */
-    struct cp__ctx *cx = cp__ctx_current();
-    if (cx && cx->collect_futures)
-        (void)cp__ctx_adopt(cx, t);
+    t->nparents = (int)n;
     for (size_t i = 0; i < n; i++) {
         if (!futures || !futures[i]) {
             for (size_t j = 0; j < i; j++)

@@ -267,9 +267,10 @@ static void on_done(void *eng, struct cp__job *job)
 {
     (void)eng;
     struct cp_future *t = (struct cp_future *)job;  /* job is the first member */
-    if (job->error) {
-        char *cause = job->error;
+    if (job->failed || job->error || (job->kind == CP_JOB_JOIN && !job->joined)) {
+        char *cause = job->error ? job->error : strdup("failed (no message: out of memory)");
         job->error = NULL;
+        job->failed = false;
         cp__value_clear(&job->result);
         try_failed(t, cause);
         return;
@@ -317,9 +318,10 @@ static int render_shell(struct cp_future *t)
     cx.shell_cmd = NULL;
     cp__value_clear(&cx.result);
     char *error = cx.error;
+    bool failed = cx.failed || !t->job.cmd;
     cp__ctx_release(&cx);
-    if (error) {
-        try_failed(t, error);
+    if (failed) {
+        try_failed(t, error ? error : strdup("failed (no message: out of memory)"));
         return -1;
     }
     CP_DEBUG("engine", "task %ld try %d command: %s", t->id, t->job.try_id, t->job.cmd);

@@ -31,11 +31,11 @@ void cp__ctx_init(struct cp__ctx *cx, const cp_app_def *app, const struct cp_val
 
 static void vfail(struct cp__ctx *cx, const char *fmt, va_list ap)
 {
-    if (cx->error)
+    if (cx->failed)
         return;
-    char *msg = cp__strdup_vprintf(fmt, ap);
-    /* With no memory for the message, still fail the try with a fixed text. */
-    cx->error = msg ? msg : strdup("failed (out of memory formatting the message)");
+    /* The flag first: with no memory for the text the try must still fail. */
+    cx->failed = true;
+    cx->error = cp__strdup_vprintf(fmt, ap);
 }
 
 void cp__ctx_fail(struct cp__ctx *cx, const char *fmt, ...)
@@ -61,7 +61,9 @@ void cp__app_invoke(struct cp__ctx *cx)
     for (size_t i = 0; i < cx->nmade; i++)
         cp_future_release(cx->made[i]);
     cx->nmade = 0;
-    if (cx->error) {
+    if (cx->error)
+        cx->failed = true;
+    if (cx->failed) {
         /* A failed try's value is ignored, whatever the body returned. */
         cp__value_clear(&cx->result);
         free(cx->shell_cmd);
@@ -286,14 +288,14 @@ void cp__ret_value(struct cp__ctx *cx, cp_value *v)
 
 void cp__ret_shell(struct cp__ctx *cx, char *cmd)
 {
-    if (!cmd && !cx->error)
+    if (!cmd)
         cp__ctx_fail(cx, "shell app '%s' returned no command (NULL)", cx->app->name);
     cx->shell_cmd = cmd;
 }
 
 void cp__ret_future(struct cp__ctx *cx, cp_future *f)
 {
-    if (!f && !cx->error)
+    if (!f)
         cp__ctx_fail(cx, "join app '%s' returned NULL instead of a future", cx->app->name);
     /* The body's hold on f passes to the join task, so it must not also be released
      * with the other futures made in the body. A future made outside the body: the
@@ -329,19 +331,24 @@ char *cp_fmt(const char *fmt, ...)
 
 const char *cp_q(const char *s)
 {
-    char *q = cp__shell_quote(s);
     struct cp__ctx *cx = current;
-    if (!q || !cx)
-        return q;
+    if (!cx)
+        return cp__shell_quote(s);
+    /* Make room first, so a quoted string is never handed out untracked. */
     if (cx->nstrings == cx->capstrings) {
         size_t cap = cx->capstrings ? cx->capstrings * 2 : 8;
         char **n = realloc(cx->strings, cap * sizeof *n);
         if (!n) {
-            /* Leaking one string beats handing the body a dangling pointer. */
-            return q;
+            cp__ctx_fail(cx, "out of memory quoting an argument");
+            return NULL;
         }
         cx->strings = n;
         cx->capstrings = cap;
+    }
+    char *q = cp__shell_quote(s);
+    if (!q) {
+        cp__ctx_fail(cx, "out of memory quoting an argument");
+        return NULL;
     }
     cx->strings[cx->nstrings++] = q;
     return q;

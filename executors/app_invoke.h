@@ -24,7 +24,9 @@ struct cp__ctx {
     struct cp_value result;
     char *shell_cmd;                 /* shell apps */
     cp_future *joined;               /* join apps */
-    char *error;                     /* NULL unless the try failed */
+    char *error;                     /* the failure's text, or NULL */
+    bool failed;                     /* set by every failure, even one whose text
+                                      * could not be allocated */
     /* Owned scratch, freed by cp__ctx_release. */
     struct cp_file *files[CP_MAX_PARAMS];
     char **strings;                  /* cp_q() results */
@@ -36,8 +38,9 @@ struct cp__ctx {
 
 void cp__ctx_init(struct cp__ctx *cx, const cp_app_def *app, const struct cp_value *args,
                   int nargs, long task_id, int try_id);
-/* Runs the body with cx as the thread's current context. Afterwards exactly one of
- * error / (result | shell_cmd | joined) is set. */
+/* Runs the body with cx as the thread's current context. Afterwards either
+ * `failed` is set (with `error` when memory allowed) or the outcome is in result,
+ * shell_cmd (non-NULL) or joined (non-NULL). */
 void cp__app_invoke(struct cp__ctx *cx);
 /* Frees scratch (files, cp_q strings). The outcome fields are left to the caller,
  * who must have taken or freed them; `made` must have been drained too. */

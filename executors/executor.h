@@ -39,7 +39,9 @@ struct cp__job {
 
     /* Set by the executor before the done hook; the engine takes them. */
     struct cp_value result;
-    char *error;                /* NULL on success (malloc'd) */
+    char *error;                /* the failure's text (malloc'd), or NULL */
+    bool failed;                /* the try failed; error may still be NULL when
+                                 * even its text could not be allocated */
     cp_future *joined;          /* join apps: the future the body returned (taken) */
     bool timed_out;
     double t_start, t_end;
