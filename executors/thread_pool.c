@@ -2,8 +2,8 @@
  *
  * Native apps run on N threads of the engine process. A shell app also holds one of
  * the N threads while its process runs (as Parsl's ThreadPoolExecutor does), so N
- * bounds concurrency for both kinds; the processes themselves are started and
- * reaped by a shell runner's libuv loop.
+ * bounds concurrency for both kinds. The thread starts and waits for the process
+ * itself (cp__shell_runner_run), so a shell task involves no other thread.
  *
  * Queue: most tasks share priority 0, so they go through a FIFO in O(1); any other
  * priority goes to a binary heap ordered by (priority, arrival). Lower runs first.
@@ -174,6 +174,7 @@ static void expire(struct wrun *w)
     job->error = cp__strdup_printf("walltime of %g s exceeded (the thread keeps running "
                                    "in the background; its result will be dropped)",
                                    job->walltime);
+    job->failed = true;
     pthread_mutex_lock(&tp->mu);
     for (size_t i = 0; i < tp->ntids; i++) {
         if (pthread_equal(tp->tids[i], w->thread)) {
@@ -294,6 +295,7 @@ static void take_outcome(struct cp__job *job, struct cp__ctx *cx)
 {
     job->result = cx->result;
     job->error = cx->error;
+    job->failed = cx->failed;
     job->joined = cx->joined;
     cp__value_nil(&cx->result);
     cx->error = NULL;
@@ -324,6 +326,7 @@ static bool run_native_timed(struct tp *tp, struct cp__job *job)
     if (!w || (job->nargs && !w->args)) {
         free(w);
         job->error = strdup("out of memory preparing the walltime");
+        job->failed = true;
         finish(tp, job);
         return false;
     }
@@ -353,6 +356,7 @@ static bool run_native_timed(struct tp *tp, struct cp__job *job)
         atomic_store(&w->rc, 1);
         wrun_decref(w);
         job->error = strdup("cannot arm the walltime (out of memory or threads)");
+        job->failed = true;
         finish(tp, job);
         return false;
     }
@@ -380,9 +384,6 @@ static bool run_native_timed(struct tp *tp, struct cp__job *job)
 }
 
 struct shell_wait {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool done;
     struct tp *tp;
     struct cp__job *job;
 };
@@ -402,14 +403,12 @@ static void shell_done(void *arg, const struct cp__shell_result *res)
     job->t_start = res->t_start;
     job->t_end = res->t_end;
     job->timed_out = res->timed_out;
-    if (res->ok)
+    if (res->ok) {
         cp__value_int(&job->result, 0);
-    else
+    } else {
         job->error = strdup(res->error ? res->error : "failed");
-    pthread_mutex_lock(&sw->mu);
-    sw->done = true;
-    pthread_cond_signal(&sw->cv);
-    pthread_mutex_unlock(&sw->mu);
+        job->failed = true;
+    }
 }
 
 static void run_shell(struct tp *tp, struct cp__job *job)
@@ -422,8 +421,6 @@ static void run_shell(struct tp *tp, struct cp__job *job)
     pthread_mutex_unlock(&tp->mu);
 
     struct shell_wait sw = {.tp = tp, .job = job};
-    pthread_mutex_init(&sw.mu, NULL);
-    pthread_cond_init(&sw.cv, NULL);
     struct cp__shell_req req = {
         .cmd = job->cmd,
         .stdout_path = job->stdout_path,
@@ -438,17 +435,12 @@ static void run_shell(struct tp *tp, struct cp__job *job)
         .done = shell_done,
         .arg = &sw,
     };
-    if (!r || cp__shell_runner_submit(r, &req, &err) != 0) {
+    /* Runs here: started and done are called on this thread before it returns. */
+    if (!r || cp__shell_runner_run(r, &req, &err) != 0) {
         job->error = cp__strdup_printf("cannot run the command: %s",
                                        err.text[0] ? err.text : "shell runner unavailable");
-    } else {
-        pthread_mutex_lock(&sw.mu);
-        while (!sw.done)
-            pthread_cond_wait(&sw.cv, &sw.mu);
-        pthread_mutex_unlock(&sw.mu);
+        job->failed = true;
     }
-    pthread_cond_destroy(&sw.cv);
-    pthread_mutex_destroy(&sw.mu);
     finish(tp, job);
 }
 
@@ -544,6 +536,7 @@ static void tp_submit(struct cp__executor *ex, struct cp__job *job)
     if (rc != 0) {
         job->error = strdup(tp->stopping ? "executor is shutting down"
                                          : "out of memory queueing the task");
+        job->failed = true;
         finish(tp, job);
     }
 }
@@ -590,6 +583,7 @@ static void tp_destroy(struct cp__executor *ex)
     struct cp__job *job;
     while ((job = pop(tp))) {
         job->error = strdup("executor shut down before the task started");
+        job->failed = true;
         finish(tp, job);
     }
     cp__shell_runner_destroy(tp->shell);

@@ -1,5 +1,7 @@
 /* tests/unit/shell_runner.c — the shell runner against real processes.
  *
+ * The plain tests run four times: submitted to the loop and run on the calling
+ * thread, each with pidfds and with the SIGCHLD fallback (CPARSL_SHELL_NO_PIDFD).
  * Bounds on time are deliberately loose (seconds where milliseconds are expected)
  * so a loaded two-core machine never makes the test flaky.
  */
@@ -17,12 +19,14 @@
 
 static char tmp[256];
 static struct cp__shell_runner *runner;
+static bool use_run; /* the helpers use cp__shell_runner_run, not submit */
 
 /* ------------------------------------------------------------ helpers */
 
 struct waiter {
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    pthread_t started_on, done_on;
     int calls, started, pid;
     bool ok, timed_out;
     int exit_code, term_signal;
@@ -56,6 +60,7 @@ static void on_done(void *arg, const struct cp__shell_result *res)
     snprintf(w->error, sizeof w->error, "%s", res->error ? res->error : "");
     w->t_start = res->t_start;
     w->t_end = res->t_end;
+    w->done_on = pthread_self();
     w->calls++;
     pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);
@@ -67,6 +72,8 @@ static void on_started(void *arg, int pid)
     pthread_mutex_lock(&w->mu);
     w->started++;
     w->pid = pid;
+    w->started_on = pthread_self();
+    pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);
 }
 
@@ -128,19 +135,44 @@ static struct cp__shell_req basic(const char *cmd, const char *name, struct wait
     };
 }
 
-/* Submits, waits for the one done call, returns its wall time in seconds. */
+static void wait_started(struct waiter *w)
+{
+    pthread_mutex_lock(&w->mu);
+    while (w->started < 1)
+        pthread_cond_wait(&w->cv, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Submits (or runs here), waits for the one done call, returns its wall time in
+ * seconds. */
 static double run(const struct cp__shell_req *req, struct waiter *w)
 {
     waiter_init(w);
     double t0 = mono();
     cp_err e = {0};
-    if (cp__shell_runner_submit(runner, req, &e) < 0) {
-        diag("submit failed: %s", e.text);
+    int rc = use_run ? cp__shell_runner_run(runner, req, &e)
+                     : cp__shell_runner_submit(runner, req, &e);
+    if (rc < 0) {
+        diag("%s failed: %s", use_run ? "run" : "submit", e.text);
         w->calls = 1;
         return 0;
     }
     wait_calls(w, 1);
     return mono() - t0;
+}
+
+/* Until the file at p holds want (a command saying it has set its traps up). */
+static bool wait_file(const char *p, const char *want, double seconds)
+{
+    double end = mono() + seconds;
+    for (;;) {
+        const char *text = slurp(p);
+        if (text && strcmp(text, want) == 0)
+            return true;
+        if (mono() > end)
+            return false;
+        nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
+    }
 }
 
 static bool gone(int pid)
@@ -359,6 +391,9 @@ static void test_outputs(void)
     snprintf(b, sizeof b, "%s/b.txt", tmp);
     snprintf(c, sizeof c, "%s/c.txt", tmp);
     const char *outs[] = {a, b, c};
+    unlink(a);
+    unlink(b);
+    unlink(c);
     struct cp__shell_req req = basic("touch a.txt; echo made a >&2", "outs", &w);
     req.cwd = tmp;
     req.outputs = outs;
@@ -478,6 +513,9 @@ static void many_done(void *arg, const struct cp__shell_result *res)
 
 static void test_many(void)
 {
+    for (int i = 0; i < MANY; i++)
+        atomic_store(&many_calls[i], 0);
+    atomic_store(&many_ok, 0);
     double t0 = mono();
     int submitted = 0;
     for (intptr_t i = 0; i < MANY; i++) {
@@ -519,6 +557,7 @@ static void gated_started(void *arg, int pid)
 static void test_kill_all(void)
 {
     struct waiter first, queued[3];
+    gate_state = 0;
     struct cp__shell_req req = basic("sleep 30", "ka", &first);
     req.started = gated_started;
     waiter_init(&first);
@@ -641,6 +680,225 @@ static void test_destroy_busy(void)
     ok(r != NULL, "an idle runner is created and destroyed");
 }
 
+
+/* ------------------------------------------------------------ runs on the caller */
+
+static void test_run_thread(void)
+{
+    struct waiter w;
+    struct cp__shell_req req = basic("echo here", "here", &w);
+    run(&req, &w);
+    ok(w.ok && w.calls == 1, "run: succeeds, done once");
+    ok(pthread_equal(w.started_on, pthread_self()) && pthread_equal(w.done_on, pthread_self()),
+       "run: started and done are called on the calling thread");
+    is_int(w.calls, 1, "run: done has run when it returns");
+    is_int((int)cp__shell_runner_active(runner), 0, "run: nothing active afterwards");
+    waiter_fini(&w);
+}
+
+/* The child starts with nothing blocked and nothing ignored, whatever the thread
+ * that spawns it (a pool thread, or the loop thread, which blocks almost all). */
+static void test_signal_state(void)
+{
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGUSR1);
+    sigaddset(&block, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    struct sigaction ign = {.sa_handler = SIG_IGN}, oldpipe, oldhup;
+    sigaction(SIGPIPE, &ign, &oldpipe);
+    sigaction(SIGHUP, &ign, &oldhup);
+
+    struct waiter w;
+    struct cp__shell_req req = basic("exec grep -E '^Sig(Blk|Ign)' /proc/self/status",
+                                     "sigs", &w);
+    run(&req, &w);
+    is_str(slurp(path("sigs.out")), "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n",
+           "%s: the child has no signal blocked or ignored", use_run ? "run" : "submit");
+    waiter_fini(&w);
+
+    sigaction(SIGHUP, &oldhup, NULL);
+    sigaction(SIGPIPE, &oldpipe, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+struct runner_thread {
+    pthread_t tid;
+    struct cp__shell_runner *r;
+    struct cp__shell_req req;
+    struct waiter w;
+    int rc;
+};
+
+static void *run_main(void *arg)
+{
+    struct runner_thread *t = arg;
+    t->rc = cp__shell_runner_run(t->r, &t->req, NULL);
+    return NULL;
+}
+
+static void start_run(struct runner_thread *t, struct cp__shell_runner *r, const char *cmd,
+                      const char *name, double grace)
+{
+    waiter_init(&t->w);
+    t->r = r;
+    t->req = basic(cmd, name, &t->w);
+    t->req.kill_grace = grace;
+    t->rc = 99;
+    pthread_create(&t->tid, NULL, run_main, t);
+}
+
+static void test_run_kill_all(void)
+{
+    struct runner_thread a, b;
+    unlink(path("rkb.out"));
+    start_run(&a, runner, "sleep 30", "rka", 0);
+    start_run(&b, runner, "trap '' TERM; echo ready; sleep 30", "rkb", 0.3);
+    wait_started(&a.w);
+    ok(wait_file(path("rkb.out"), "ready\n", 20), "run+kill_all: the TERM-ignoring run is ready");
+    ok(cp__shell_runner_active(runner) == 2, "run+kill_all: both runs counted active");
+    double t0 = mono();
+    cp__shell_runner_kill_all(runner);
+    pthread_join(a.tid, NULL);
+    pthread_join(b.tid, NULL);
+    double took = mono() - t0;
+    ok(a.rc == 0 && a.w.calls == 1 && !a.w.ok, "run+kill_all: the run returns, failed");
+    ok(strncmp(a.w.error, "interrupted", 11) == 0, "run+kill_all: reported interrupted");
+    is_int(a.w.term_signal, SIGTERM, "run+kill_all: by SIGTERM");
+    is_int(b.w.term_signal, SIGKILL, "run+kill_all: a TERM-ignoring run gets SIGKILL");
+    ok(took >= 0.25 && took < 20, "run+kill_all: after the grace (%.2f s)", took);
+    is_int((int)cp__shell_runner_active(runner), 0, "run+kill_all: nothing active afterwards");
+    waiter_fini(&a.w);
+    waiter_fini(&b.w);
+
+    struct waiter w;
+    struct cp__shell_req req = basic("echo again", "rafter", &w);
+    run(&req, &w);
+    ok(w.ok, "run+kill_all: later runs run normally");
+    waiter_fini(&w);
+}
+
+#define RUNNERS 4
+#define PER_RUNNER 25
+static atomic_int mixed_ok, mixed_calls;
+
+static void mixed_done(void *arg, const struct cp__shell_result *res)
+{
+    (void)arg;
+    atomic_fetch_add(&mixed_calls, 1);
+    if (res->ok)
+        atomic_fetch_add(&mixed_ok, 1);
+}
+
+static void *mixed_main(void *arg)
+{
+    intptr_t k = (intptr_t)arg;
+    char out[512], err[512];
+    snprintf(out, sizeof out, "%s/mixed%d.out", tmp, (int)k);
+    snprintf(err, sizeof err, "%s/mixed%d.err", tmp, (int)k);
+    for (int i = 0; i < PER_RUNNER; i++) {
+        struct cp__shell_req req = {
+            .cmd = "echo x", .stdout_path = out, .stderr_path = err, .stdout_append = true,
+            .done = mixed_done,
+        };
+        /* Odd threads also submit to the loop, so both paths run at once. */
+        if (k % 2 && cp__shell_runner_submit(runner, &req, NULL) != 0)
+            atomic_fetch_add(&mixed_calls, 1000);
+        if (cp__shell_runner_run(runner, &req, NULL) != 0)
+            atomic_fetch_add(&mixed_calls, 1000);
+    }
+    return NULL;
+}
+
+static void test_run_many(void)
+{
+    atomic_store(&mixed_ok, 0);
+    atomic_store(&mixed_calls, 0);
+    for (int k = 0; k < RUNNERS; k++) {
+        char p[512];
+        snprintf(p, sizeof p, "%s/mixed%d.out", tmp, k);
+        unlink(p);
+    }
+    pthread_t tids[RUNNERS];
+    double t0 = mono();
+    for (intptr_t k = 0; k < RUNNERS; k++)
+        pthread_create(&tids[k], NULL, mixed_main, (void *)k);
+    for (int k = 0; k < RUNNERS; k++)
+        pthread_join(tids[k], NULL);
+    while (cp__shell_runner_active(runner) > 0)
+        nanosleep(&(struct timespec){0, 1000 * 1000}, NULL);
+    int want = RUNNERS * PER_RUNNER + RUNNERS / 2 * PER_RUNNER;
+    is_int(atomic_load(&mixed_calls), want, "%d threads running at once: done once each",
+           RUNNERS);
+    is_int(atomic_load(&mixed_ok), want, "and every one succeeded");
+    int lines = 0;
+    for (int k = 0; k < RUNNERS; k++) {
+        char p[512];
+        snprintf(p, sizeof p, "%s/mixed%d.out", tmp, k);
+        const char *text = slurp(p);
+        for (; text && *text; text++)
+            lines += *text == '\n';
+    }
+    is_int(lines, want, "every command wrote its line");
+    diag("%d commands from %d threads: %.3f s", want, RUNNERS, mono() - t0);
+}
+
+static void test_run_destroy(void)
+{
+    struct cp__shell_runner *r = cp__shell_runner_create(NULL);
+    struct runner_thread a;
+    unlink(path("rdestroy.out"));
+    start_run(&a, r, "trap '' TERM; echo ready; sleep 30", "rdestroy", 0.3);
+    ok(wait_file(path("rdestroy.out"), "ready\n", 20), "a run that ignores TERM is ready");
+    double t0 = mono();
+    cp__shell_runner_destroy(r);
+    double took = mono() - t0;
+    pthread_mutex_lock(&a.w.mu);
+    int calls = a.w.calls;
+    pthread_mutex_unlock(&a.w.mu);
+    is_int(calls, 1, "destroy waits for a run on another thread to call done");
+    ok(took < 20, "destroy with a run in progress returns (%.2f s)", took);
+    pthread_join(a.tid, NULL);
+    ok(a.rc == 0 && !a.w.ok && a.w.term_signal == SIGKILL, "that run was killed");
+    waiter_fini(&a.w);
+}
+
+/* With SIGCHLD ignored the kernel reaps children itself; the runner says so rather
+ * than hanging or inventing an exit code. */
+static void test_lost_status(void)
+{
+    struct sigaction ign = {.sa_handler = SIG_IGN}, old;
+    sigaction(SIGCHLD, &ign, &old);
+    struct waiter w;
+    struct cp__shell_req req = basic("exit 3", "lost", &w);
+    run(&req, &w);
+    ok(!w.ok && w.exit_code == -1, "%s: an exit reaped elsewhere fails, exit_code -1",
+       use_run ? "run" : "submit");
+    ok(strncmp(w.error, "exit status lost: ", 18) == 0, "and says the status was lost");
+    if (strncmp(w.error, "exit status lost: ", 18) != 0)
+        diag("got \"%s\"", w.error);
+    waiter_fini(&w);
+    sigaction(SIGCHLD, &old, NULL);
+}
+
+static void plain_tests(const bool *baseline, const char *mode)
+{
+    diag("---- %s", mode);
+    test_stdout_stderr();
+    test_append_truncate();
+    test_same_file_and_dirs();
+    test_exit_code();
+    test_signal();
+    test_walltime();
+    test_walltime_grandchild();
+    test_term_ignored();
+    test_outputs();
+    test_env_cwd();
+    test_fds(baseline);
+    test_signal_state();
+}
+
 int main(void)
 {
     tap_start(120);
@@ -667,24 +925,42 @@ int main(void)
         return done_testing();
     }
 
-    test_stdout_stderr();
-    test_append_truncate();
-    test_same_file_and_dirs();
-    test_exit_code();
-    test_signal();
-    test_walltime();
-    test_walltime_grandchild();
-    test_term_ignored();
-    test_outputs();
-    test_env_cwd();
-    test_fds(baseline);
+    use_run = false;
+    plain_tests(baseline, "pidfd, submitted");
     test_invalid();
     test_many();
     test_kill_all();
     test_resubmit();
     test_destroy_busy();
-
+    test_lost_status();
+    use_run = true;
+    plain_tests(baseline, "pidfd, run on the calling thread");
+    test_run_thread();
+    test_run_kill_all();
+    test_run_many();
+    test_run_destroy();
+    test_lost_status();
     cp__shell_runner_destroy(runner);
+
+    /* Only the creation reads the variable. */
+    setenv("CPARSL_SHELL_NO_PIDFD", "1", 1);
+    runner = cp__shell_runner_create(&e);
+    unsetenv("CPARSL_SHELL_NO_PIDFD");
+    if (!ok(runner != NULL, "SIGCHLD-fallback runner created")) {
+        diag("%s", e.text);
+        return done_testing();
+    }
+    use_run = false;
+    plain_tests(baseline, "SIGCHLD fallback, submitted");
+    test_many();
+    test_kill_all();
+    use_run = true;
+    plain_tests(baseline, "SIGCHLD fallback, run on the calling thread");
+    test_run_thread();
+    test_run_kill_all();
+    test_run_many();
+    cp__shell_runner_destroy(runner);
+
     rm_rf(tmp);
     return done_testing();
 }
