@@ -24,40 +24,37 @@
  * Caller side: a run's job lives on the caller's stack and is listed in `callers`
  * under the mutex, with an eventfd through which kill_all wakes it. Only its own
  * thread signals its process group, so no signal can race with the reaping.
+ *
+ * What is done to one child, starting it and putting its end into words, is in
+ * shell_spawn.c; this file decides when and on which thread.
  */
 #include "executors/shell_runner.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
+#include "common/util.h"
+#include "executors/shell_spawn.h"
+
 #define DEFAULT_GRACE 2.0
-#define TAIL_BYTES 1000
-#define TAIL_LINES 5
 
 struct job {
     struct job *next, *prev;    /* the queue (next only), then the running list */
     struct cp__shell_runner *r;
-    int pid, pidfd;             /* pidfd -1 without pidfd support */
-    int lost;                   /* errno when the exit status could not be collected */
-    bool term_sent, kill_sent, timed_out, interrupted;
-    double t_start;             /* CLOCK_REALTIME, for the result */
-    double t_spawn;             /* CLOCK_MONOTONIC, for the walltime of a run */
+    struct cp__shell_child c;   /* pid, pidfd, times, and how it was signalled */
+    bool kill_sent;
     double kill_at;             /* CLOCK_MONOTONIC, the SIGKILL after a run's grace */
     /* Submitted requests, loop thread only. */
     uv_poll_t poll;             /* the pidfd */
@@ -94,26 +91,9 @@ struct cp__shell_runner {
     struct job *running;
     size_t nrunning;
     /* Read-only after create. */
-    const char *shell;
-    bool use_pidfd;
-    int devnull;
-    posix_spawnattr_t attr;
+    struct cp__shell_spawn sp;
     atomic_size_t active;
 };
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static uint64_t to_ms(double sec)
 {
@@ -170,16 +150,6 @@ static void wake_fd(int fd)
     (void)n; /* only EAGAIN, when a wake is already pending */
 }
 
-/* libuv's wording where it has one, the C library's otherwise: uv_strerror would
- * leak a string for a code it does not know, such as ECHILD. */
-static const char *errtext(int errnum, char *buf, size_t cap)
-{
-    uv_strerror_r(-errnum, buf, cap);
-    if (strncmp(buf, "Unknown system error", 20) == 0)
-        return strerror_r(errnum, buf, cap);
-    return buf;
-}
-
 /* ------------------------------------------------------------ copying requests */
 
 static char *put(char **cursor, const char *s)
@@ -232,7 +202,7 @@ static struct job *job_copy(const struct cp__shell_req *req)
 static void job_init(struct job *j, struct cp__shell_runner *r)
 {
     j->r = r;
-    j->pidfd = j->wakefd = -1;
+    j->c.pidfd = j->wakefd = -1;
     atomic_init(&j->kill_req, false);
     atomic_init(&j->exited, false);
     if (!(j->req.kill_grace > 0))
@@ -242,330 +212,28 @@ static void job_init(struct job *j, struct cp__shell_runner *r)
         j->req.env = NULL;
 }
 
-/* ------------------------------------------------------------ failure text */
-
-static void put_signal_name(FILE *out, int sig)
-{
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
-    const char *abbrev = sigabbrev_np(sig);
-    if (abbrev) {
-        fprintf(out, "SIG%s", abbrev);
-        return;
-    }
-#else
-    static const struct { int sig; const char *name; } names[] = {
-        {SIGHUP, "SIGHUP"}, {SIGINT, "SIGINT"}, {SIGQUIT, "SIGQUIT"}, {SIGILL, "SIGILL"},
-        {SIGABRT, "SIGABRT"}, {SIGFPE, "SIGFPE"}, {SIGKILL, "SIGKILL"}, {SIGBUS, "SIGBUS"},
-        {SIGSEGV, "SIGSEGV"}, {SIGPIPE, "SIGPIPE"}, {SIGALRM, "SIGALRM"},
-        {SIGTERM, "SIGTERM"}, {SIGUSR1, "SIGUSR1"}, {SIGUSR2, "SIGUSR2"},
-    };
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (names[i].sig == sig) {
-            fputs(names[i].name, out);
-            return;
-        }
-#endif
-    fprintf(out, "%d", sig);
-}
-
-/* Appends "; stderr: <last lines>". Only the tail is read, since a failing task may
- * have written gigabytes of stderr. */
-static void put_stderr_tail(FILE *out, const char *path)
-{
-    char buf[TAIL_BYTES];
-    struct stat st;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    ssize_t n = -1;
-    off_t off = 0;
-    if (fstat(fd, &st) == 0 && st.st_size > 0) {
-        off = st.st_size > TAIL_BYTES ? st.st_size - TAIL_BYTES : 0;
-        n = pread(fd, buf, (size_t)(st.st_size - off), off);
-    }
-    close(fd);
-    while (n > 0 && strchr(" \t\r\n", buf[n - 1]) && buf[n - 1])
-        n--;
-    if (n <= 0)
-        return;
-    size_t start = (size_t)n, lines = 0;
-    while (start > 0 && !(buf[start - 1] == '\n' && ++lines == TAIL_LINES))
-        start--;
-    /* A tail cut by the byte limit starts mid-line; drop that fragment when a whole
-     * line follows it. */
-    if (start == 0 && off > 0) {
-        char *nl = memchr(buf, '\n', (size_t)n);
-        if (nl)
-            start = (size_t)(nl + 1 - buf);
-    }
-    for (size_t i = start; i < (size_t)n; i++)
-        if (buf[i] == '\0')
-            buf[i] = '?';
-    fputs("; stderr: ", out);
-    fwrite(buf + start, 1, (size_t)n - start, out);
-}
-
-static bool outputs_missing(const struct cp__shell_req *req)
-{
-    struct stat st;
-    for (size_t i = 0; i < req->noutputs; i++)
-        if (stat(req->outputs[i], &st) < 0)
-            return true;
-    return false;
-}
-
-static void put_failure(FILE *out, const struct job *j, int status, int sig)
-{
-    const struct cp__shell_req *req = &j->req;
-    struct stat st;
-    char buf[128];
-    if (j->timed_out) {
-        fprintf(out, "walltime of %g s exceeded", req->walltime);
-    } else if (j->interrupted) {
-        fputs("interrupted", out);
-    } else if (j->lost) {
-        fprintf(out, "exit status lost: %s", errtext(j->lost, buf, sizeof buf));
-    } else if (sig) {
-        fputs("killed by signal ", out);
-        put_signal_name(out, sig);
-    } else if (status) {
-        fprintf(out, "exit code %d", status);
-    } else {
-        const char *sep = "missing outputs: ";
-        for (size_t i = 0; i < req->noutputs; i++)
-            if (stat(req->outputs[i], &st) < 0) {
-                fprintf(out, "%s%s", sep, req->outputs[i]);
-                sep = ", ";
-            }
-    }
-    put_stderr_tail(out, req->stderr_path);
-}
-
 /* ------------------------------------------------------------ results */
 
 static void report_unstarted(struct job *j, const char *error)
 {
     struct cp__shell_result res = {
-        .exit_code = -1, .error = error, .t_start = j->t_start ? j->t_start : now(),
+        .exit_code = -1, .error = error, .t_start = j->c.t_start ? j->c.t_start : cp__now(),
     };
-    res.t_end = j->t_start ? now() : res.t_start;
+    res.t_end = j->c.t_start ? cp__now() : res.t_start;
     j->req.done(j->req.arg, &res);
 }
 
-/* Collects the exit of a child that has ended and calls done. The child is a zombie
- * until waitid, which keeps its pid, and so its process group's id, from being reused:
- * what a signalled shell left behind in its group gets SIGKILL first, and cannot be
- * a stranger. */
+/* For a child that has ended: reaps it, then calls done with what became of it. */
 static void report_exit(struct job *j)
 {
-    siginfo_t si;
-    memset(&si, 0, sizeof si);
-    int rc = -1;
-    if (!j->lost) {
-        if (j->term_sent)
-            kill(-j->pid, SIGKILL);
-        while ((rc = waitid(P_PID, (id_t)j->pid, &si, WEXITED)) < 0 && errno == EINTR)
-            ;
-        /* ECHILD: reaped elsewhere (a waitpid(-1), or SIGCHLD ignored). */
-        if (rc < 0)
-            j->lost = errno;
-    }
-    int sig = !rc && si.si_code != CLD_EXITED ? si.si_status : 0;
-    int status = !rc && si.si_code == CLD_EXITED ? si.si_status : 0;
-
-    struct cp__shell_result res = {
-        .exit_code = sig || j->lost ? -1 : status, .term_signal = sig,
-        .timed_out = j->timed_out, .t_start = j->t_start, .t_end = now(),
-    };
-    char *text = NULL;
-    size_t len = 0;
-    res.ok = !j->timed_out && !j->interrupted && !j->lost && !sig && !status &&
-             !outputs_missing(&j->req);
-    if (!res.ok) {
-        FILE *out = open_memstream(&text, &len);
-        if (out) {
-            put_failure(out, j, status, sig);
-            fclose(out);
-        }
-        res.error = text ? text : "failed (no memory to describe why)";
-    }
+    struct cp__shell_result res;
+    char *text = cp__shell_spawn_collect(&j->c, &j->req, &res);
     j->req.done(j->req.arg, &res);
     free(text);
 }
 
-/* ------------------------------------------------------------ spawning */
-
-static int mkdir_parents(const char *path)
-{
-    char *dir = strdup(path);
-    int rc = -1;
-    if (!dir)
-        goto error;
-    char *slash = strrchr(dir, '/');
-    if (slash && slash != dir) {
-        *slash = '\0';
-        for (char *p = dir + 1;; p++) {
-            if (*p != '/' && *p != '\0')
-                continue;
-            char c = *p;
-            *p = '\0';
-            if (mkdir(dir, 0777) < 0 && errno != EEXIST)
-                goto error;
-            *p = c;
-            if (!c)
-                break;
-        }
-    }
-    rc = 0;
-error:
-    free(dir);
-    return rc;
-}
-
-/* Moves a descriptor above the standard three, so the dup2 file actions never
- * overwrite one another's source (a program may run with fd 0-2 closed). */
-static int above_stdio(int fd)
-{
-    if (fd < 0 || fd > 2)
-        return fd;
-    int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    return moved;
-}
-
-/* Tries the open first: the directory usually exists, and mkdir -p costs a system
- * call per path component. O_CLOEXEC keeps the file out of children spawned for
- * other requests meanwhile; the dup2 onto fd 1/2 clears the flag for this child. */
-static int open_output(const char *path, bool append)
-{
-    int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC);
-    int fd = open(path, flags, 0644);
-    if (fd < 0 && errno == ENOENT && mkdir_parents(path) == 0)
-        fd = open(path, flags, 0644);
-    return above_stdio(fd);
-}
-
-static bool overridden(const char *entry, const char *const *extra)
-{
-    size_t len = strcspn(entry, "=");
-    for (; *extra; extra++)
-        if (strncmp(*extra, entry, len) == 0 && (*extra)[len] == '=')
-            return true;
-    return false;
-}
-
-/* environ with the extra entries appended; a name given in extra replaces the
- * inherited one, since getenv and shells disagree about which duplicate wins. */
-static char **merge_env(const char *const *extra)
-{
-    size_t n = 0, m = 0, k = 0;
-    while (environ && environ[n])
-        n++;
-    while (extra[m])
-        m++;
-    char **env = malloc((n + m + 1) * sizeof *env);
-    if (!env)
-        return NULL;
-    for (size_t i = 0; i < n; i++)
-        if (!overridden(environ[i], extra))
-            env[k++] = environ[i];
-    for (size_t i = 0; i < m; i++)
-        env[k++] = (char *)extra[i];
-    env[k] = NULL;
-    return env;
-}
-
-static int pidfd_open_(int pid)
-{
-#ifdef SYS_pidfd_open
-    return (int)syscall(SYS_pidfd_open, pid, 0);
-#else
-    (void)pid;
-    errno = ENOSYS;
-    return -1;
-#endif
-}
-
-/* Opens the streams and starts the shell; the pidfd too when the runner uses them.
- * On -1, msg says why and nothing is left running. */
-static int spawn_child(struct cp__shell_runner *r, struct job *j, char *msg, size_t cap)
-{
-    const struct cp__shell_req *req = &j->req;
-    posix_spawn_file_actions_t fa;
-    bool have_fa = false;
-    char **env = NULL;
-    char buf[128];
-    int out = -1, err = -1, rc = 0;
-    pid_t pid = 0;
-    j->t_start = now();
-    j->t_spawn = mono();
-
-    if ((out = open_output(req->stdout_path, req->stdout_append)) < 0) {
-        snprintf(msg, cap, "cannot start: cannot open stdout file %s: %s", req->stdout_path,
-                 errtext(errno, buf, sizeof buf));
-        goto error;
-    }
-    /* One open file for both streams when they share a path, or each would
-     * overwrite the other from its own offset. */
-    if (strcmp(req->stdout_path, req->stderr_path) == 0)
-        err = out;
-    else if ((err = open_output(req->stderr_path, req->stderr_append)) < 0) {
-        snprintf(msg, cap, "cannot start: cannot open stderr file %s: %s", req->stderr_path,
-                 errtext(errno, buf, sizeof buf));
-        goto error;
-    }
-    if (req->env && !(env = merge_env(req->env))) {
-        snprintf(msg, cap, "cannot start: out of memory");
-        goto error;
-    }
-    if ((rc = posix_spawn_file_actions_init(&fa)) != 0)
-        goto spawn_error;
-    have_fa = true;
-    if ((rc = posix_spawn_file_actions_adddup2(&fa, r->devnull, 0)) != 0 ||
-        (rc = posix_spawn_file_actions_adddup2(&fa, out, 1)) != 0 ||
-        (rc = posix_spawn_file_actions_adddup2(&fa, err, 2)) != 0 ||
-        (req->cwd && (rc = posix_spawn_file_actions_addchdir_np(&fa, req->cwd)) != 0))
-        goto spawn_error;
-    char *args[] = {(char *)r->shell, (char *)"-c", (char *)req->cmd, NULL};
-    if ((rc = posix_spawn(&pid, r->shell, &fa, &r->attr, args, env ? env : environ)) != 0)
-        goto spawn_error;
-    j->pid = pid;
-    rc = 0;
-    goto done;
-
-spawn_error:
-    snprintf(msg, cap, "cannot start: %s", errtext(rc, buf, sizeof buf));
-error:
-    rc = -1;
-done:
-    if (have_fa)
-        posix_spawn_file_actions_destroy(&fa);
-    free(env);
-    if (err >= 0 && err != out)
-        close(err);
-    if (out >= 0)
-        close(out);
-    if (rc == 0 && r->use_pidfd && (j->pidfd = pidfd_open_(pid)) < 0) {
-        /* ESRCH: it has ended and been reaped elsewhere already (SIGCHLD ignored). */
-        if (errno == ESRCH) {
-            j->lost = ESRCH;
-            return 0;
-        }
-        /* Unwatchable (out of descriptors): end it now rather than lose it. */
-        snprintf(msg, cap, "cannot start: cannot watch the process: %s",
-                 errtext(errno, buf, sizeof buf));
-        kill(-pid, SIGKILL);
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-        rc = -1;
-    }
-    return rc;
-}
-
 /* Without pidfds: whether the child has ended, leaving it to be reaped. ECHILD
- * counts: reaped elsewhere, it has ended too (report_exit then says so). */
+ * counts: reaped elsewhere, it has ended too (cp__shell_spawn_collect then says so). */
 static bool has_exited(int pid)
 {
     siginfo_t si;
@@ -578,9 +246,9 @@ static bool has_exited(int pid)
 
 static void caller_term(struct job *j)
 {
-    j->term_sent = true;
-    j->kill_at = mono() + j->req.kill_grace;
-    kill(-j->pid, SIGTERM);
+    j->c.term_sent = true;
+    j->kill_at = cp__mono() + j->req.kill_grace;
+    kill(-j->c.pid, SIGTERM);
 }
 
 /* Sleeps in poll() until the child ends, applying the walltime, its grace, and any
@@ -588,30 +256,30 @@ static void caller_term(struct job *j)
  * wakefd; checking once here covers an exit before the pid was listed. */
 static void caller_wait(struct job *j)
 {
-    if (j->lost)
+    if (j->c.lost)
         return;
-    if (j->pidfd < 0 && has_exited(j->pid))
+    if (j->c.pidfd < 0 && has_exited(j->c.pid))
         atomic_store(&j->exited, true);
-    double wall_at = j->req.walltime > 0 ? j->t_spawn + j->req.walltime : 0;
+    double wall_at = j->req.walltime > 0 ? j->c.t_spawn + j->req.walltime : 0;
     for (;;) {
         if (atomic_load(&j->exited))
             return;
-        double t = mono(), next = 0;
-        if (!j->term_sent && wall_at > 0 && t >= wall_at) {
-            j->timed_out = true;
+        double t = cp__mono(), next = 0;
+        if (!j->c.term_sent && wall_at > 0 && t >= wall_at) {
+            j->c.timed_out = true;
             caller_term(j);
         }
-        if (j->term_sent && !j->kill_sent && t >= j->kill_at) {
-            kill(-j->pid, SIGKILL);
+        if (j->c.term_sent && !j->kill_sent && t >= j->kill_at) {
+            kill(-j->c.pid, SIGKILL);
             j->kill_sent = true;
         }
-        if (!j->term_sent)
+        if (!j->c.term_sent)
             next = wall_at;
         else if (!j->kill_sent)
             next = j->kill_at;
         uint64_t ms = next > 0 ? to_ms(next - t) : 0;
         int timeout = next <= 0 ? -1 : ms > INT_MAX ? INT_MAX : (int)ms;
-        struct pollfd p[2] = {{.fd = j->pidfd, .events = POLLIN},
+        struct pollfd p[2] = {{.fd = j->c.pidfd, .events = POLLIN},
                               {.fd = j->wakefd, .events = POLLIN}};
         int n = poll(p, 2, timeout);
         if (n < 0 && errno != EINTR) /* ENOMEM: try again soon rather than spin */
@@ -624,8 +292,8 @@ static void caller_wait(struct job *j)
             uint64_t v;
             ssize_t n = read(j->wakefd, &v, sizeof v);
             (void)n;
-            if (atomic_load(&j->kill_req) && !j->term_sent) {
-                j->interrupted = true;
+            if (atomic_load(&j->kill_req) && !j->c.term_sent) {
+                j->c.interrupted = true;
                 caller_term(j);
             }
         }
@@ -636,20 +304,21 @@ static void run_here(struct cp__shell_runner *r, struct job *j)
 {
     char msg[1024], buf[128];
     if (j->wakefd < 0) {
-        snprintf(msg, sizeof msg, "cannot start: %s", errtext(j->wake_err, buf, sizeof buf));
+        snprintf(msg, sizeof msg, "cannot start: %s",
+                 cp__shell_spawn_errtext(j->wake_err, buf, sizeof buf));
         report_unstarted(j, msg);
     } else if (atomic_load(&j->kill_req)) {
         report_unstarted(j, "interrupted");
-    } else if (spawn_child(r, j, msg, sizeof msg) < 0) {
+    } else if (cp__shell_spawn_start(&r->sp, &j->req, &j->c, msg, sizeof msg) < 0) {
         report_unstarted(j, msg);
     } else {
-        if (!r->use_pidfd) {
+        if (!r->sp.use_pidfd) {
             uv_mutex_lock(&r->lock);
-            j->watched_pid = j->pid;
+            j->watched_pid = j->c.pid;
             uv_mutex_unlock(&r->lock);
         }
         if (j->req.started)
-            j->req.started(j->req.arg, j->pid);
+            j->req.started(j->req.arg, j->c.pid);
         caller_wait(j);
         report_exit(j);
     }
@@ -663,8 +332,8 @@ static void on_handle_closed(uv_handle_t *h)
 {
     struct job *j = h->data;
     if (--j->open_handles == 0) {
-        if (j->pidfd >= 0)
-            close(j->pidfd);
+        if (j->c.pidfd >= 0)
+            close(j->c.pidfd);
         free(j);
     }
 }
@@ -676,8 +345,8 @@ static void release(struct job *j)
 {
     atomic_fetch_sub(&j->r->active, 1);
     if (j->open_handles == 0) {
-        if (j->pidfd >= 0)
-            close(j->pidfd);
+        if (j->c.pidfd >= 0)
+            close(j->c.pidfd);
         free(j);
         return;
     }
@@ -693,8 +362,8 @@ static void on_timer(uv_timer_t *t);
  * pid because the shell was started in a new session. */
 static void start_term(struct job *j)
 {
-    j->term_sent = true;
-    kill(-j->pid, SIGTERM);
+    j->c.term_sent = true;
+    kill(-j->c.pid, SIGTERM);
     if (!j->has_timer) {
         uv_timer_init(&j->r->loop, &j->timer);
         j->timer.data = j;
@@ -707,19 +376,19 @@ static void start_term(struct job *j)
 static void on_timer(uv_timer_t *t)
 {
     struct job *j = t->data;
-    if (j->term_sent) {
-        kill(-j->pid, SIGKILL);
+    if (j->c.term_sent) {
+        kill(-j->c.pid, SIGKILL);
         return;
     }
-    j->timed_out = true;
+    j->c.timed_out = true;
     start_term(j);
 }
 
 static void interrupt(struct job *j)
 {
-    if (j->term_sent)
+    if (j->c.term_sent)
         return;
-    j->interrupted = true;
+    j->c.interrupted = true;
     start_term(j);
 }
 
@@ -754,7 +423,7 @@ static void on_sigchld(uv_signal_t *s, int signum)
     struct cp__shell_runner *r = s->data;
     for (struct job *j = r->running, *next; j; j = next) {
         next = j->next;
-        if (has_exited(j->pid))
+        if (has_exited(j->c.pid))
             child_exited(j);
     }
     uv_mutex_lock(&r->lock);
@@ -770,20 +439,20 @@ static void on_sigchld(uv_signal_t *s, int signum)
 static void start_job(struct cp__shell_runner *r, struct job *j)
 {
     char msg[1024];
-    if (spawn_child(r, j, msg, sizeof msg) < 0) {
+    if (cp__shell_spawn_start(&r->sp, &j->req, &j->c, msg, sizeof msg) < 0) {
         report_unstarted(j, msg);
         release(j);
         return;
     }
-    if (j->lost) {
+    if (j->c.lost) {
         if (j->req.started)
-            j->req.started(j->req.arg, j->pid);
+            j->req.started(j->req.arg, j->c.pid);
         report_exit(j);
         release(j);
         return;
     }
-    if (j->pidfd >= 0) {
-        int rc = uv_poll_init(&r->loop, &j->poll, j->pidfd);
+    if (j->c.pidfd >= 0) {
+        int rc = uv_poll_init(&r->loop, &j->poll, j->c.pidfd);
         if (rc == 0) {
             j->poll.data = j;
             j->has_poll = true;
@@ -794,10 +463,8 @@ static void start_job(struct cp__shell_runner *r, struct job *j)
             /* Unwatchable: end it now rather than lose it. */
             char buf[128];
             snprintf(msg, sizeof msg, "cannot start: cannot watch the process: %s",
-                     errtext(-rc, buf, sizeof buf));
-            kill(-j->pid, SIGKILL);
-            while (waitpid(j->pid, NULL, 0) < 0 && errno == EINTR)
-                ;
+                     cp__shell_spawn_errtext(-rc, buf, sizeof buf));
+            cp__shell_spawn_abandon(j->c.pid);
             report_unstarted(j, msg);
             release(j);
             return;
@@ -818,7 +485,7 @@ static void start_job(struct cp__shell_runner *r, struct job *j)
         uv_timer_start(&j->timer, on_timer, to_ms(j->req.walltime), 0);
     }
     if (j->req.started)
-        j->req.started(j->req.arg, j->pid);
+        j->req.started(j->req.arg, j->c.pid);
 }
 
 /* The loop ends once the runner is stopping and nothing is left, runs on other
@@ -882,70 +549,17 @@ static void loop_main(void *arg)
     }
 }
 
-/* The child's signal state, whatever the spawning thread's: nothing blocked, and
- * 1-31 at their defaults (an ignored SIGPIPE, say, would otherwise survive exec), as
- * libuv's uv_spawn did. A new session makes the shell's group the task's group.
- *
- * glibc's posix_spawn (2.36 at least) sets its two internal signals, 32 and 33, to
- * SIG_IGN in the child unless they are in the default set, and that survives exec;
- * sigaddset refuses them, so their bits are set by hand (the set is copied as is). */
-static int init_attr(posix_spawnattr_t *attr)
-{
-    sigset_t none, dflt;
-    sigemptyset(&none);
-    sigemptyset(&dflt);
-    for (int s = 1; s < 32; s++)
-        if (s != SIGKILL && s != SIGSTOP)
-            sigaddset(&dflt, s);
-#ifdef __GLIBC__
-    const size_t bits = 8 * sizeof dflt.__val[0];
-    for (int s = 32; s < SIGRTMIN; s++)
-        dflt.__val[(size_t)(s - 1) / bits] |= 1UL << ((size_t)(s - 1) % bits);
-#endif
-#ifdef POSIX_SPAWN_SETSID
-    short group = POSIX_SPAWN_SETSID;
-#else
-    short group = POSIX_SPAWN_SETPGROUP; /* process group 0: its own */
-#endif
-    int rc = posix_spawnattr_init(attr);
-    if (rc == 0 && ((rc = posix_spawnattr_setsigmask(attr, &none)) != 0 ||
-                    (rc = posix_spawnattr_setsigdefault(attr, &dflt)) != 0 ||
-                    (rc = posix_spawnattr_setflags(attr, (short)(POSIX_SPAWN_SETSIGMASK |
-                                                                 POSIX_SPAWN_SETSIGDEF |
-                                                                 group))) != 0))
-        posix_spawnattr_destroy(attr);
-    return -rc;
-}
-
-static bool pidfds_work(void)
-{
-    if (getenv("CPARSL_SHELL_NO_PIDFD"))
-        return false;
-    int fd = pidfd_open_(getpid());
-    if (fd < 0)
-        return false;
-    close(fd);
-    return true;
-}
-
 struct cp__shell_runner *cp__shell_runner_create(cp_err *err)
 {
-    bool have_mutex = false, have_loop = false, have_async = false, have_attr = false;
+    bool have_mutex = false, have_loop = false, have_async = false, have_spawn = false;
     struct cp__shell_runner *r = calloc(1, sizeof *r);
     int rc = UV_ENOMEM;
     if (!r)
         goto error;
-    r->devnull = -1;
-    r->shell = access("/bin/bash", X_OK) == 0 ? "/bin/bash" : "/bin/sh";
-    r->use_pidfd = pidfds_work();
     atomic_init(&r->active, 0);
-    if ((r->devnull = above_stdio(open("/dev/null", O_RDONLY | O_CLOEXEC))) < 0) {
-        rc = -errno;
+    if ((rc = cp__shell_spawn_init(&r->sp)) < 0)
         goto error;
-    }
-    if ((rc = init_attr(&r->attr)) < 0)
-        goto error;
-    have_attr = true;
+    have_spawn = true;
     if ((rc = uv_mutex_init(&r->lock)) < 0)
         goto error;
     have_mutex = true;
@@ -956,7 +570,7 @@ struct cp__shell_runner *cp__shell_runner_create(cp_err *err)
         goto error;
     have_async = true;
     r->wake.data = r;
-    if (!r->use_pidfd) {
+    if (!r->sp.use_pidfd) {
         /* Unreferenced: the async handle alone decides when the loop ends. */
         if ((rc = uv_signal_init(&r->loop, &r->sigchld)) < 0 ||
             (rc = uv_signal_start(&r->sigchld, on_sigchld, SIGCHLD)) < 0)
@@ -988,13 +602,12 @@ error:;
     }
     if (have_mutex)
         uv_mutex_destroy(&r->lock);
-    if (have_attr)
-        posix_spawnattr_destroy(&r->attr);
-    if (r && r->devnull >= 0)
-        close(r->devnull);
+    if (have_spawn)
+        cp__shell_spawn_fini(&r->sp);
     free(r);
     char buf[128];
-    cp__errf(err, code, "cannot create the shell runner: %s", errtext(code, buf, sizeof buf));
+    cp__errf(err, code, "cannot create the shell runner: %s",
+             cp__shell_spawn_errtext(code, buf, sizeof buf));
     return NULL;
 }
 
@@ -1069,8 +682,8 @@ int cp__shell_runner_run(struct cp__shell_runner *r, const struct cp__shell_req 
     if (r->stopping && r->ncallers == 0 && !r->closed)
         uv_async_send(&r->wake); /* destroy is waiting on the loop for this */
     uv_mutex_unlock(&r->lock);
-    if (j.pidfd >= 0)
-        close(j.pidfd);
+    if (j.c.pidfd >= 0)
+        close(j.c.pidfd);
     if (j.wakefd >= 0)
         close(j.wakefd);
     return 0;
@@ -1113,7 +726,6 @@ void cp__shell_runner_destroy(struct cp__shell_runner *r)
     uv_mutex_unlock(&r->lock);
     uv_thread_join(&r->thread);
     uv_mutex_destroy(&r->lock);
-    posix_spawnattr_destroy(&r->attr);
-    close(r->devnull);
+    cp__shell_spawn_fini(&r->sp);
     free(r);
 }
