@@ -73,7 +73,7 @@ $(BUILD)/cparsl.pc: cparsl.pc.in Makefile
 
 # Tests and examples link the static library, so tests may reach internal symbols.
 # Tests may ignore results in their set-up code: -Wno-unused-result there only.
-$(BUILD)/tests/%.t: tests/unit/%.c $(BUILD)/libcparsl.a tests/tap.h
+$(BUILD)/tests/%.t: tests/unit/%.c $(BUILD)/libcparsl.a tests/tap.h tests/testutil.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -Wno-unused-result -fvisibility=default -MMD -MP $< -o $@ \
 	  $(LDFLAGS) $(BUILD)/libcparsl.a $(LDLIBS)

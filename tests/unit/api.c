@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "tap.h"
+#include "testutil.h"
 
 CP_APP(double, area, (double, w), (double, h)) { return w * h; }
 CP_APP(long, add, (long, a), (long, b)) { return a + b; }
@@ -72,17 +73,6 @@ CP_JOIN_APP(fanjoin, (long, n))
     return cp_gather(fs, (size_t)n);
 }
 
-static char *slurp(const char *path)
-{
-    FILE *fp = fopen(path, "r");
-    static char buf[4096];
-    if (!fp)
-        return NULL;
-    size_t n = fread(buf, 1, sizeof buf - 1, fp);
-    buf[n] = '\0';
-    fclose(fp);
-    return buf;
-}
 
 static cp_future *parts_dummy[1];
 

@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 
 #include "tap.h"
+#include "testutil.h"
 
 static atomic_int tries[16];
 
@@ -46,17 +47,6 @@ static double broken_handler(const cp_try_info *info, void *arg)
     return NAN;
 }
 
-static char *slurp(const char *path)
-{
-    static char buf[4096];
-    FILE *fp = fopen(path, "r");
-    if (!fp)
-        return NULL;
-    size_t n = fread(buf, 1, sizeof buf - 1, fp);
-    buf[n] = '\0';
-    fclose(fp);
-    return buf;
-}
 
 int main(void)
 {

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "tap.h"
+#include "testutil.h"
 
 static char tmp[256];
 static struct cp__shell_runner *runner;
@@ -101,17 +102,6 @@ static const char *path(const char *name)
     return b;
 }
 
-static char *slurp(const char *p)
-{
-    static char buf[8192];
-    FILE *f = fopen(p, "r");
-    if (!f)
-        return NULL;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
 
 static void spit(const char *p, const char *text)
 {
