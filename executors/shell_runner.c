@@ -14,6 +14,13 @@
  * involved. The loop thread stays for what needs one: requests submitted to run
  * concurrently with a callback, and, without pidfds, SIGCHLD.
  *
+ * The loop is made only when one of those needs it: by the first submit, or at
+ * create when pidfds do not work. libuv 1.44 calls abort() when it cannot grow a
+ * loop's watcher array (uv__io_start), and the library promises not to abort when
+ * memory runs out, so a runner used only through run() keeps libuv out of it. Such a
+ * runner has no loop to wait on in destroy; the condition variable `idle` is what
+ * destroy waits on for the runs on other threads, loop or not.
+ *
  * Loop side: a uv_loop_t is not thread-safe, so everything that touches libuv happens
  * on the runner's own thread. Other threads only append to a queue under a mutex and
  * poke the loop with uv_async_send. The done callbacks run with the mutex released,
@@ -80,9 +87,12 @@ struct cp__shell_runner {
     uv_signal_t sigchld;        /* only without pidfds */
     uv_thread_t thread;
     uv_mutex_t lock;
-    /* Under lock. `doomed` holds what kill_all took off the queue: those requests
-     * are reported interrupted without ever starting. `callers` are the runs in
-     * progress on other threads. */
+    uv_cond_t idle;             /* signalled when the last run ends while stopping */
+    /* Under lock. `have_loop`: loop, wake, sigchld (without pidfds) and thread exist.
+     * `doomed` holds what kill_all took off the queue: those requests are reported
+     * interrupted without ever starting. `callers` are the runs in progress on other
+     * threads. */
+    bool have_loop;
     struct job_list queue, doomed;
     struct job *callers;
     size_t ncallers;
@@ -549,23 +559,14 @@ static void loop_main(void *arg)
     }
 }
 
-struct cp__shell_runner *cp__shell_runner_create(cp_err *err)
+/* Makes the loop, its handles and its thread; under the lock, once. 0, or a negative
+ * libuv error with nothing left behind. */
+static int start_loop(struct cp__shell_runner *r)
 {
-    bool have_mutex = false, have_loop = false, have_async = false, have_spawn = false;
-    struct cp__shell_runner *r = calloc(1, sizeof *r);
-    int rc = UV_ENOMEM;
-    if (!r)
-        goto error;
-    atomic_init(&r->active, 0);
-    if ((rc = cp__shell_spawn_init(&r->sp)) < 0)
-        goto error;
-    have_spawn = true;
-    if ((rc = uv_mutex_init(&r->lock)) < 0)
-        goto error;
-    have_mutex = true;
-    if ((rc = uv_loop_init(&r->loop)) < 0)
-        goto error;
-    have_loop = true;
+    bool have_async = false;
+    int rc = uv_loop_init(&r->loop);
+    if (rc < 0)
+        return rc;
     if ((rc = uv_async_init(&r->loop, &r->wake, on_wake)) < 0)
         goto error;
     have_async = true;
@@ -589,17 +590,55 @@ struct cp__shell_runner *cp__shell_runner_create(cp_err *err)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc < 0)
         goto error;
+    r->have_loop = true;
+    return 0;
+
+error:
+    if (have_async)
+        uv_close((uv_handle_t *)&r->wake, NULL);
+    uv_walk(&r->loop, close_any, NULL);
+    uv_run(&r->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&r->loop);
+    return rc;
+}
+
+static int errno_of(int rc)
+{
+    return rc == UV_ENOMEM ? ENOMEM : -rc;
+}
+
+struct cp__shell_runner *cp__shell_runner_create(cp_err *err)
+{
+    bool have_mutex = false, have_cond = false, have_spawn = false;
+    struct cp__shell_runner *r = calloc(1, sizeof *r);
+    int rc = UV_ENOMEM;
+    if (!r)
+        goto error;
+    atomic_init(&r->active, 0);
+    if ((rc = cp__shell_spawn_init(&r->sp)) < 0)
+        goto error;
+    have_spawn = true;
+    if ((rc = uv_mutex_init(&r->lock)) < 0)
+        goto error;
+    have_mutex = true;
+    if ((rc = uv_cond_init(&r->idle)) < 0)
+        goto error;
+    have_cond = true;
+    /* Without pidfds, run() needs the SIGCHLD watcher too. No other thread has the
+     * runner yet; the lock is taken only because start_loop expects it. */
+    if (!r->sp.use_pidfd) {
+        uv_mutex_lock(&r->lock);
+        rc = start_loop(r);
+        uv_mutex_unlock(&r->lock);
+        if (rc < 0)
+            goto error;
+    }
     return r;
 
 error:;
-    int code = rc == UV_ENOMEM ? ENOMEM : -rc;
-    if (have_loop) {
-        if (have_async)
-            uv_close((uv_handle_t *)&r->wake, NULL);
-        uv_walk(&r->loop, close_any, NULL);
-        uv_run(&r->loop, UV_RUN_DEFAULT);
-        uv_loop_close(&r->loop);
-    }
+    int code = errno_of(rc);
+    if (have_cond)
+        uv_cond_destroy(&r->idle);
     if (have_mutex)
         uv_mutex_destroy(&r->lock);
     if (have_spawn)
@@ -633,16 +672,22 @@ int cp__shell_runner_submit(struct cp__shell_runner *r, const struct cp__shell_r
     job_init(j, r);
 
     uv_mutex_lock(&r->lock);
-    bool refused = r->stopping;
-    if (!refused) {
+    int rc = r->stopping ? UV_ECANCELED : r->have_loop ? 0 : start_loop(r);
+    if (rc == 0) {
         list_push(&r->queue, j);
         atomic_fetch_add(&r->active, 1);
         uv_async_send(&r->wake);
     }
     uv_mutex_unlock(&r->lock);
-    if (refused) {
+    if (rc == UV_ECANCELED) {
         free(j);
         return cp__errf(err, ECANCELED, "the shell runner is shutting down");
+    }
+    if (rc < 0) {
+        free(j);
+        char buf[128];
+        return cp__errf(err, errno_of(rc), "cannot start the shell runner's loop: %s",
+                        cp__shell_spawn_errtext(errno_of(rc), buf, sizeof buf));
     }
     return 0;
 }
@@ -679,8 +724,12 @@ int cp__shell_runner_run(struct cp__shell_runner *r, const struct cp__shell_req 
     unlink_job(&r->callers, &j);
     r->ncallers--;
     atomic_fetch_sub(&r->active, 1);
-    if (r->stopping && r->ncallers == 0 && !r->closed)
-        uv_async_send(&r->wake); /* destroy is waiting on the loop for this */
+    if (r->stopping && r->ncallers == 0) {
+        /* destroy waits for this, and so does the loop's end (maybe_stop). */
+        uv_cond_signal(&r->idle);
+        if (r->have_loop && !r->closed)
+            uv_async_send(&r->wake);
+    }
     uv_mutex_unlock(&r->lock);
     if (j.c.pidfd >= 0)
         close(j.c.pidfd);
@@ -695,7 +744,7 @@ static void kill_everything(struct cp__shell_runner *r)
     for (struct job *j = r->callers; j; j = j->next)
         if (j->wakefd >= 0 && !atomic_exchange(&j->kill_req, true))
             wake_fd(j->wakefd);
-    if (!r->closed) {
+    if (r->have_loop && !r->closed) {
         list_splice(&r->doomed, &r->queue);
         r->kill_pending = true;
         uv_async_send(&r->wake);
@@ -723,8 +772,14 @@ void cp__shell_runner_destroy(struct cp__shell_runner *r)
     uv_mutex_lock(&r->lock);
     r->stopping = true;
     kill_everything(r);
+    while (r->ncallers > 0)
+        uv_cond_wait(&r->idle, &r->lock);
+    bool have_loop = r->have_loop;
     uv_mutex_unlock(&r->lock);
-    uv_thread_join(&r->thread);
+    /* The loop ends once its own requests are done (maybe_stop). */
+    if (have_loop)
+        uv_thread_join(&r->thread);
+    uv_cond_destroy(&r->idle);
     uv_mutex_destroy(&r->lock);
     cp__shell_spawn_fini(&r->sp);
     free(r);

@@ -15,6 +15,10 @@
  * Exits are watched through pidfds (Linux 5.3); where pidfd_open is missing or
  * refused (old kernels, some seccomp profiles) or CPARSL_SHELL_NO_PIDFD is set in the
  * environment when the runner is created, the loop thread watches SIGCHLD instead.
+ * The loop and its thread exist only once needed: from the first submit, or from
+ * create without pidfds. A runner used only through run() with pidfds has neither,
+ * so libuv (which aborts when it cannot grow a loop's watcher array) is never
+ * reached on that path.
  *
  * Lower layer: includes only the public header and common/.
  */
@@ -70,10 +74,12 @@ struct cp__shell_req {
     void *arg;
 };
 
-/* Starts the loop thread. Caller owns the runner (cp__shell_runner_destroy). */
+/* Caller owns the runner (cp__shell_runner_destroy). Starts the loop thread only
+ * without pidfds; otherwise the first submit does. */
 struct cp__shell_runner *cp__shell_runner_create(cp_err *err);
 
-/* Queues a command; thread-safe. On -1 (runner stopping, no memory) done is not
+/* Queues a command; thread-safe. The first call starts the loop thread. On -1
+ * (runner stopping, no memory, the loop or its thread cannot be made) done is not
  * called. */
 int cp__shell_runner_submit(struct cp__shell_runner *r, const struct cp__shell_req *req,
                             cp_err *err);
@@ -99,9 +105,9 @@ void cp__shell_runner_kill_all(struct cp__shell_runner *r);
 size_t cp__shell_runner_active(struct cp__shell_runner *r);
 
 /* Kills whatever still runs (as kill_all), waits for every done callback (those of
- * runs on other threads too), stops the thread and frees. Submissions and runs made
- * meanwhile (from done callbacks too) fail. Not from a callback: it joins the loop
- * thread. NULL is fine. */
+ * runs on other threads too), stops the loop thread if there is one and frees.
+ * Submissions and runs made meanwhile (from done callbacks too) fail. Not from a
+ * callback: it waits for that callback's own request. NULL is fine. */
 void cp__shell_runner_destroy(struct cp__shell_runner *r);
 
 #endif
