@@ -10,7 +10,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
 # msgpack-c 6 renamed its .pc; Debian 12 ships msgpack.pc (4.0.0).
 MSGPACK := $(shell $(PKG_CONFIG) --exists msgpack-c 2>/dev/null && echo msgpack-c || echo msgpack)
-DEPS    := libuv $(MSGPACK) libsodium
+DEPS    := libuv $(MSGPACK) libsodium yaml-0.1
 
 ifeq ($(SAN),)
 BUILD   ?= build
@@ -32,7 +32,9 @@ CPPFLAGS += -Iinclude -I. -D_GNU_SOURCE $(DEP_CFLAGS)
 LDFLAGS += -pthread $(SANFLAGS)
 LDLIBS  += $(DEP_LIBS) -ldl -lm
 
-LIB_SRC := $(sort $(wildcard common/*.c engine/*.c executors/*.c providers/*.c monitoring/*.c))
+LIB_SRC := $(sort $(wildcard common/*.c engine/*.c executors/*.c providers/*.c monitoring/*.c \
+                             workflows/*.c))
+CLI_SRC := $(sort $(wildcard workflows/cli/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC := $(sort $(wildcard tests/unit/*.c))
 TESTS    := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%.t)
@@ -41,13 +43,15 @@ EXAMPLES := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps lib tests examples bench test example install uninstall clean check-symbols fuzz
+BINS := $(BUILD)/parsl-run
 
-all: deps lib examples
+.PHONY: all deps lib bin tests examples bench test example install uninstall clean check-symbols fuzz
+
+all: deps lib bin examples
 
 deps:
 	@$(PKG_CONFIG) --exists --print-errors $(DEPS) || \
-	  { echo "missing libraries: run ./dev deps (installs: libuv1-dev libmsgpack-dev libsodium-dev)" >&2; exit 1; }
+	  { echo "missing libraries: run ./dev deps (installs: libuv1-dev libmsgpack-dev libsodium-dev libyaml-dev)" >&2; exit 1; }
 
 lib: $(BUILD)/libcparsl.a $(BUILD)/libcparsl.so $(BUILD)/cparsl.pc
 
@@ -58,6 +62,14 @@ $(BUILD)/obj/%.o: %.c
 $(BUILD)/libcparsl.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
+
+# parsl-run takes the whole library and exports its public symbols, so the shared
+# libraries a workflow names (native apps) bind to this copy of the app registry.
+$(BUILD)/parsl-run: $(CLI_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libcparsl.a
+	$(CC) $(LDFLAGS) -rdynamic -o $@ $(filter %.o,$^) \
+	  -Wl,--whole-archive $(BUILD)/libcparsl.a -Wl,--no-whole-archive $(LDLIBS)
+
+bin: $(BINS)
 
 $(BUILD)/libcparsl.so: $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libcparsl.so.0 $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -93,7 +105,7 @@ examples: $(EXAMPLES)
 bench: $(BENCHES)
 
 # The test suite: every unit test binary and every TAP script, through prove.
-test: deps lib tests examples
+test: deps lib bin tests examples
 	CP_BUILD=$(BUILD) CP_SAN="$(SAN)" CC="$(CC)" prove --exec '' -j$(JOBS) --timer $(TESTS) $(sort $(wildcard tests/scripts/*.t))
 
 # The main job of the README, on the embedded default (local thread pool).

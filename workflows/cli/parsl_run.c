@@ -1,0 +1,2 @@
+/* placeholder while parsl-run is written */
+int main(void) { return 2; }
