@@ -36,6 +36,11 @@ LIB_SRC := $(sort $(wildcard common/*.c engine/*.c executors/*.c providers/*.c m
                              workflows/*.c))
 CLI_SRC := $(sort $(wildcard workflows/cli/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+# Config templates are compiled in (tools/embed-templates.sh), so `config: local`
+# needs no installed files. templates.list changes only when the set of templates
+# does, so adding or removing one regenerates the C file too.
+TEMPLATES := $(sort $(wildcard templates/*.yaml))
+LIB_OBJ  += $(BUILD)/obj/gen/templates.o
 TEST_SRC := $(sort $(wildcard tests/unit/*.c))
 TESTS    := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%.t)
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
@@ -45,7 +50,7 @@ BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 BINS := $(BUILD)/parsl-run
 
-.PHONY: all deps lib bin tests examples bench test example install uninstall clean check-symbols fuzz
+.PHONY: all deps lib bin tests examples bench test example install uninstall clean check-symbols fuzz FORCE
 
 all: deps lib bin examples
 
@@ -58,6 +63,19 @@ lib: $(BUILD)/libcparsl.a $(BUILD)/libcparsl.so $(BUILD)/cparsl.pc
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/gen/templates.list: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(TEMPLATES)' | cmp -s - $@ || echo '$(TEMPLATES)' > $@
+
+$(BUILD)/gen/templates.c: tools/embed-templates.sh $(TEMPLATES) $(BUILD)/gen/templates.list
+	sh tools/embed-templates.sh $@ $(TEMPLATES)
+
+$(BUILD)/obj/gen/templates.o: $(BUILD)/gen/templates.c engine/config_file.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+FORCE:
 
 $(BUILD)/libcparsl.a: $(LIB_OBJ)
 	@rm -f $@
@@ -123,11 +141,20 @@ build/fuzz/value_decode: tests/fuzz/value_decode.c common/value.c common/err.c c
 	$(FUZZ_CC) $(FUZZ_FLAGS) tests/fuzz/value_decode.c common/value.c common/err.c \
 	  $(shell $(PKG_CONFIG) --cflags --libs $(MSGPACK)) -o $@
 
-fuzz: build/fuzz/value_decode
-	rm -rf build/fuzz/corpus-value && cp -r tests/fuzz/corpus/value build/fuzz/corpus-value
-	cd build/fuzz && { ./value_decode -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
-	  -print_final_stats=1 corpus-value > value_decode.log 2>&1; rc=$$?; \
-	  tail -n 12 value_decode.log; exit $$rc; }
+build/fuzz/yaml_load: tests/fuzz/yaml_load.c common/yaml.c common/err.c common/yaml.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) tests/fuzz/yaml_load.c common/yaml.c common/err.c \
+	  $(shell $(PKG_CONFIG) --cflags --libs yaml-0.1) -o $@
+
+# Each target runs FUZZ_SECONDS on a copy of its seeds (the tree stays clean).
+fuzz_run = rm -rf build/fuzz/corpus-$(1) && cp -r tests/fuzz/corpus/$(1) build/fuzz/corpus-$(1) && \
+	cd build/fuzz && { ./$(2) -max_total_time=$(FUZZ_SECONDS) -max_len=$(3) \
+	  -print_final_stats=1 corpus-$(1) > $(2).log 2>&1; rc=$$?; \
+	  tail -n 12 $(2).log; exit $$rc; }
+
+fuzz: build/fuzz/value_decode build/fuzz/yaml_load
+	$(call fuzz_run,value,value_decode,4096)
+	$(call fuzz_run,yaml,yaml_load,8192)
 
 check-symbols: lib
 	@bad=$$(nm -g --defined-only $(BUILD)/libcparsl.a | awk 'NF==3 {print $$3}' | grep -v '^cp_' || true); \

@@ -31,12 +31,23 @@ struct chunk {
     max_align_t data[];
 };
 
+#if defined(__SANITIZE_ADDRESS__)
+#define ARENA_CHUNK 0           /* one malloc per object, so ASan sees overruns */
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ARENA_CHUNK 0
+#endif
+#endif
+#ifndef ARENA_CHUNK
+#define ARENA_CHUNK 60000
+#endif
+
 static void *arena_alloc(struct cp__yarena *a, size_t n)
 {
     n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
     struct chunk *c = a->head;
     if (!c || c->cap - c->used < n) {
-        size_t cap = n > 60000 ? n : 60000;
+        size_t cap = n > ARENA_CHUNK ? n : ARENA_CHUNK;
         c = malloc(sizeof *c + cap);
         if (!c)
             return NULL;
@@ -152,6 +163,8 @@ static int push_slot(struct cp__ydoc *doc, struct cp__ynode *c, size_t used,
 {
     if (used == c->len) {
         size_t cap = c->len ? c->len * 2 : 8;
+        if (cap <= used)
+            cap = used * 2;
         struct cp__ynode **k = arena_alloc(doc->arena, cap * sizeof *k);
         if (!k)
             return -1;
@@ -618,6 +631,10 @@ static int apply_merge(struct loader *ld, struct cp__ynode *m)
             m->n++;
         }
     }
+    /* The dropped pair and the merged ones change the expanded size. */
+    m->weight = 1;
+    for (size_t i = 0; i < 2 * m->n; i++)
+        m->weight += m->kids[i]->weight;
     return 0;
 }
 
@@ -726,10 +743,11 @@ static int on_event(struct loader *ld, yaml_event_t *ev)
     case YAML_MAPPING_END_EVENT: {
         struct frame f = ld->stack[--ld->depth];
         n = f.node;
-        /* The capacity was kept in len while building; collections have none. */
-        n->len = 0;
         if (n->kind == CP_Y_MAP && (apply_merge(ld, n) != 0 || check_dups(ld, n) != 0))
             return -1;
+        /* The capacity was kept in len while building; a finished collection has
+         * none (and merging above still needed it). */
+        n->len = 0;
         if (f.anchor)
             ld->anchors[f.anchor - 1].complete = true;
         /* attach() adds this node's weight to its parent: it must be final now. */

@@ -105,8 +105,23 @@ static void test_alias_merge_copy(void)
     ok(cp__ynode_long(cp__ymap_get(x, "cores"), "cores", &v, &err) == 0 && v == 2,
        "a merged key is present");
     is_int(cp__ymap_get(x, "cores")->line, 1, "and keeps its own position");
+    struct cp__ynode *xc = cp__ynode_copy(d, x);
+    ok(xc && xc->weight == x->weight && x->weight == 5,
+       "the merged map's size counts what it holds now (%llu)", (unsigned long long)x->weight);
+    cp__ydoc_free(d);
+
+    /* Found by the fuzzer: merging more pairs than the map had room for once
+     * wrote past its array. */
+    d = load("b: &b {k1: 1, k2: 2, k3: 3, k4: 4, k5: 5, k6: 6, k7: 7, k8: 8, k9: 9}\n"
+             "x: {<<: *b, own: 0}\n", &err);
+    x = d ? cp__ymap_get(d->root, "x") : NULL;
+    ok(x && x->n == 10 && cp__ymap_get(x, "k9") && cp__ymap_get(x, "own"),
+       "a merge larger than the map's room keeps every pair: %s", err.text);
+    if (!d)
+        return;
     struct cp__ynode *c = cp__ynode_copy(d, d->root);
-    ok(c && c != d->root && cp__ymap_get(c, "base") != cp__ymap_get(d->root, "base"),
+    ok(c && c != d->root && cp__ymap_get(c, "b") != cp__ymap_get(d->root, "b") &&
+           cp__ymap_get(c, "b")->n == 9,
        "a copy has its own nodes");
     struct cp__ynode *m = cp__ynode_new_coll(d, NULL, CP_Y_MAP, 0);
     struct cp__ynode *k = cp__ynode_new_scalar(d, NULL, "k", 1, CP_Y_PLAIN);
