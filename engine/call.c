@@ -5,6 +5,7 @@
  * so user code has one way to learn about every failure.
  */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "engine/observe.h"
 #include "engine/task.h"
 #include "executors/app_invoke.h"
 
@@ -192,6 +194,12 @@ static uint8_t job_kind(const cp_app_def *app)
 
 cp_future *cp__call(const cp_app_def *app, const cp_opts *opts, int n, const cp_arg *args)
 {
+    return cp__call_ex(app, opts, n, args, NULL, 0, -1);
+}
+
+cp_future *cp__call_ex(const cp_app_def *app, const cp_opts *opts, int n, const cp_arg *args,
+                       cp_future *const *after, size_t nafter, long tag)
+{
     const char *why = NULL;
     struct cp__dfk *dfk = cp__dfk_enter(&why);
     if (!dfk)
@@ -211,6 +219,7 @@ cp_future *cp__call(const cp_app_def *app, const cp_opts *opts, int n, const cp_
     t->dfk = dfk;
     t->id = id;
     t->job.task_id = id;
+    t->tag = tag;
     t->job.app = app;
     t->job.kind = job_kind(app);
     t->job.priority = opts ? opts->priority : 0;
@@ -232,10 +241,14 @@ cp_future *cp__call(const cp_app_def *app, const cp_opts *opts, int n, const cp_
                (args[i].kind == CP__ARG_FILE && args[i].u.file && args[i].u.file->producer);
     for (size_t i = 0; i < ninputs && !deps; i++)
         deps = opts->inputs[i]->producer != NULL;
+    if (nafter > (size_t)INT_MAX - (size_t)n - ninputs)
+        return failed_call(dfk, app, id, cp__strdup_printf("task %ld (app '%s'): too many "
+                                                           "dependencies", id, app->name));
+    deps = deps || nafter > 0;
     if (deps) {
-        t->parents = calloc((size_t)n + ninputs, sizeof *t->parents);
+        t->parents = calloc((size_t)n + ninputs + nafter, sizeof *t->parents);
         if (t->parents)
-            t->nparents = n + (int)ninputs;
+            t->nparents = n + (int)(ninputs + nafter);
         else
             rc = cp__errf(&err, ENOMEM, "out of memory");
     }
@@ -251,6 +264,14 @@ cp_future *cp__call(const cp_app_def *app, const cp_opts *opts, int n, const cp_
             cp__task_incref(p);
             t->parents[n + (int)i] = p;
         }
+    }
+    for (size_t i = 0; i < nafter && rc == 0; i++) {
+        if (!after[i]) {
+            rc = cp__errf(&err, EINVAL, "dependency %zu is a NULL future", i + 1);
+            break;
+        }
+        cp__task_incref(after[i]);
+        t->parents[n + (int)(ninputs + i)] = after[i];
     }
     if (rc == 0) {
         const char *label = opts ? opts->executor : NULL;
@@ -276,6 +297,7 @@ cp_future *cp__call(const cp_app_def *app, const cp_opts *opts, int n, const cp_
         return t;
     }
     CP_DEBUG("engine", "task %ld (%s) pending", id, app->name);
+    cp__observe_emit(t, CP_PENDING);
     cp__task_arm(t);
     return t;
 }

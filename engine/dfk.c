@@ -19,6 +19,8 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "engine/config_file.h"
+#include "engine/observe.h"
 #include "engine/task.h"
 #include "executors/app_invoke.h"
 
@@ -115,7 +117,9 @@ static void dfk_free(struct cp__dfk *dfk)
     free(dfk);
 }
 
-static struct cp__dfk *dfk_create(const cp_config *cfg, cp_err *err)
+/* A run from a loaded config (borrowed: everything kept is copied). The first
+ * executor is the default for calls that name none. */
+static struct cp__dfk *dfk_create(const struct cp__run_config *rc, cp_err *err)
 {
     struct cp__dfk *dfk = calloc(1, sizeof *dfk);
     if (!dfk) {
@@ -124,31 +128,24 @@ static struct cp__dfk *dfk_create(const cp_config *cfg, cp_err *err)
     }
     pthread_mutex_init(&dfk->mu, NULL);
     pthread_cond_init(&dfk->idle_cv, NULL);
-    if (cfg)
-        dfk->cfg = *cfg;
-    /* The caller's strings are replaced by our copies below; until then none of
-     * them is ours to free. */
-    const char *root = dfk->cfg.run_dir;
-    dfk->cfg.run_dir = NULL;
-    const char *lvl = dfk->cfg.log_level ? dfk->cfg.log_level : getenv("CPARSL_LOG_LEVEL");
-    dfk->cfg.log_level = NULL;
-    if (dfk->cfg.retries < 0) {
-        cp__errf(err, EINVAL, "config: retries must be >= 0, got %d", dfk->cfg.retries);
-        goto error;
-    }
-    if (dfk->cfg.max_threads < 0 || dfk->cfg.internal_threads < 0) {
-        cp__errf(err, EINVAL, "config: max_threads and internal_threads must be >= 0");
-        goto error;
-    }
+    dfk->cfg.retries = rc->retries;
+    dfk->cfg.retry_handler = rc->retry_handler;
+    dfk->cfg.retry_handler_arg = rc->retry_handler_arg;
+    dfk->cfg.internal_threads = rc->internal_threads;
+    const char *lvl = rc->log_level ? rc->log_level : getenv("CPARSL_LOG_LEVEL");
     if (lvl && cp__log_level_parse(lvl) < 0) {
         cp__errf(err, EINVAL, "config: log_level '%s' is not one of debug, info, warning, "
                               "error, off", lvl);
         goto error;
     }
-    dfk->cfg.run_dir = strdup(root ? root : "runinfo");
+    dfk->cfg.run_dir = strdup(rc->run_dir ? rc->run_dir : "runinfo");
     dfk->cfg.log_level = lvl ? strdup(lvl) : NULL;
     if (!dfk->cfg.run_dir || (lvl && !dfk->cfg.log_level)) {
         cp__errf(err, ENOMEM, "out of memory");
+        goto error;
+    }
+    if (rc->nexecs < 1) {
+        cp__errf(err, EINVAL, "config: no executors");
         goto error;
     }
     if (!(dfk->run_dir = make_run_dir(dfk->cfg.run_dir, err)))
@@ -160,29 +157,38 @@ static struct cp__dfk *dfk_create(const cp_config *cfg, cp_err *err)
         cp__errf(err, ENOMEM, "out of memory");
         goto error;
     }
-    int rc = cp__log_open(log_path, dfk->cfg.log_level, err);
+    int rc_log = cp__log_open(log_path, dfk->cfg.log_level, err);
     free(log_path);
-    if (rc != 0)
+    if (rc_log != 0)
         goto error;
 
     struct cp__executor_hooks hooks = cp__dfk_hooks_template;
     hooks.eng = dfk;
-    dfk->execs = calloc(1, sizeof *dfk->execs);
+    dfk->execs = calloc(rc->nexecs, sizeof *dfk->execs);
     if (!dfk->execs) {
         cp__errf(err, ENOMEM, "out of memory");
         goto error;
     }
-    dfk->execs[0] = cp__thread_pool_create("threads", dfk->cfg.max_threads, &hooks, err);
-    if (!dfk->execs[0])
-        goto error;
-    dfk->nexecs = 1;
+    for (size_t i = 0; i < rc->nexecs; i++) {
+        const struct cp__rc_exec *e = &rc->execs[i];
+        dfk->execs[i] = e->type->create(e->label, e->settings, &hooks, dfk->run_dir, err);
+        if (!dfk->execs[i])
+            goto error;
+        dfk->nexecs++;
+    }
     int internal = dfk->cfg.internal_threads ? dfk->cfg.internal_threads : 4;
     dfk->internal = cp__thread_pool_create("_parsl_internal", internal, &hooks, err);
     if (!dfk->internal)
         goto error;
-    CP_INFO("engine", "cparsl %s run %s started: executor 'threads' (thread_pool, %d "
-                      "threads), retries %d", CPARSL_VERSION, dfk->run_dir,
-            dfk->execs[0]->ops->connected_workers(dfk->execs[0]), dfk->cfg.retries);
+    CP_INFO("engine", "cparsl %s run %s started from %s: retries %d, executors %s",
+            CPARSL_VERSION, dfk->run_dir, rc->source ? rc->source : "a config", dfk->cfg.retries,
+            rc->labels ? rc->labels : "?");
+    for (size_t i = 0; i < rc->nexecs; i++) {
+        char what[160];
+        rc->execs[i].type->describe(rc->execs[i].settings, what, sizeof what);
+        CP_INFO("engine", "executor '%s'%s: %s", rc->execs[i].label,
+                i == 0 ? " (the default)" : "", what);
+    }
     return dfk;
 error:
     if (dfk->run_dir)
@@ -191,33 +197,46 @@ error:
     return NULL;
 }
 
-int cp_load_config(const cp_config *cfg)
+int cp__load_run_config(const struct cp__run_config *rc, cp_err *err)
 {
-    cp_err err = {0};
+    cp_err e = {0};
     pthread_rwlock_wrlock(&g_lock);
-    if (g_dfk) {
-        pthread_rwlock_unlock(&g_lock);
-        cp__errf(&err, EBUSY, "cp_load: a run is already loaded (%s); call cp_shutdown() "
-                              "first", g_dfk->run_dir);
-        return set_last(&err);
-    }
-    struct cp__dfk *dfk = dfk_create(cfg, &err);
-    if (dfk) {
+    struct cp__dfk *dfk = NULL;
+    if (g_dfk)
+        cp__errf(&e, EBUSY, "cp_load: a run is already loaded (%s); call cp_shutdown() first",
+                 g_dfk->run_dir);
+    else if ((dfk = dfk_create(rc, &e))) {
         g_dfk = dfk;
         g_was_loaded = true;
     }
     pthread_rwlock_unlock(&g_lock);
-    return dfk ? 0 : set_last(&err);
+    if (dfk)
+        return 0;
+    if (err)
+        *err = e;
+    return set_last(&e);
 }
 
+int cp_load_config(const cp_config *cfg)
+{
+    cp_err err = {0};
+    struct cp__run_config *rc = cp__config_from_c(cfg, &err);
+    int rc_load = rc ? cp__load_run_config(rc, &err) : set_last(&err);
+    cp__run_config_free(rc);
+    return rc_load;
+}
+
+/* NULL is the C default (exactly cp_load_config(NULL)); anything else is a
+ * template name or a path, relative to the current directory. */
 int cp_load(const char *config)
 {
-    if (!config || strcmp(config, "local") == 0)
+    if (!config)
         return cp_load_config(NULL);
     cp_err err = {0};
-    cp__errf(&err, ENOTSUP, "cp_load: cannot load '%s': this build reads no config files "
-                            "yet; pass NULL or \"local\", or use cp_load_config()", config);
-    return set_last(&err);
+    struct cp__run_config *rc = cp__config_load(config, ".", NULL, 0, &err);
+    int rc_load = rc ? cp__load_run_config(rc, &err) : set_last(&err);
+    cp__run_config_free(rc);
+    return rc_load;
 }
 
 int cp_shutdown(void)
@@ -270,6 +289,7 @@ int cp_shutdown(void)
     dfk->internal = NULL;
     cp__log_close();
     dfk_free(dfk);
+    atomic_store(&cp__interrupted, false);     /* the next run starts clean */
     return failed || dep ? 1 : 0;
 }
 
@@ -321,4 +341,23 @@ struct cp__executor *cp__dfk_executor(struct cp__dfk *dfk, const char *label)
         if (strcmp(dfk->execs[i]->label, label) == 0)
             return dfk->execs[i];
     return NULL;
+}
+
+/* ------------------------------------------------------------ interrupt */
+
+void cp__dfk_interrupt(void)
+{
+    pthread_rwlock_rdlock(&g_lock);
+    struct cp__dfk *dfk = g_dfk;
+    if (dfk) {
+        if (!atomic_exchange(&cp__interrupted, true))
+            CP_WARN("engine", "run %s interrupted: launching stops, running shell tasks are "
+                              "killed", dfk->run_dir);
+        for (int i = 0; i < dfk->nexecs; i++)
+            if (dfk->execs[i]->ops->interrupt)
+                dfk->execs[i]->ops->interrupt(dfk->execs[i]);
+        if (dfk->internal && dfk->internal->ops->interrupt)
+            dfk->internal->ops->interrupt(dfk->internal);
+    }
+    pthread_rwlock_unlock(&g_lock);
 }

@@ -28,6 +28,7 @@ struct cp_future *cp__task_alloc(int nargs, uint8_t kind)
         return NULL;
     t->kind = kind;
     t->id = -1;
+    t->tag = -1;
     t->job.nargs = nargs;
     t->job.args = t->args;
     atomic_init(&t->rc, 1);
@@ -188,6 +189,8 @@ void cp__task_finalize(struct cp_future *t, cp_state state)
     else
         CP_DEBUG("engine", "task %ld %s", t->id, cp_state_name(state));
 
+    if (t->kind == TK_APP || t->kind == TK_FAILED_CALL)
+        cp__observe_emit(t, state);
     for (uint32_t i = 0; i < n; i++)
         dep_done(deps[i]);
     free(deps);
@@ -236,10 +239,18 @@ static void try_failed(struct cp_future *t, char *cause)
             cost = INFINITY;
         }
     }
-    bool retry = t->job.kind != CP_JOB_JOIN && t->fail_cost + cost <= (double)t->retries;
+    /* After an interrupt nothing is retried: the run is winding down. */
+    bool retry = t->job.kind != CP_JOB_JOIN && t->fail_cost + cost <= (double)t->retries &&
+                 !atomic_load_explicit(&cp__interrupted, memory_order_relaxed);
     if (retry) {
         t->fail_cost += cost;
         atomic_store(&t->state, CP_FAIL_RETRYABLE);
+        if (cp__nobservers) {
+            free(t->job.error);
+            t->job.error = msg;     /* lent to the observers, taken back below */
+            cp__observe_emit(t, CP_FAIL_RETRYABLE);
+            t->job.error = NULL;
+        }
         CP_INFO("engine", "%s; retrying (%d of %d)", msg ? msg : "try failed",
                 t->fail_count, t->retries);
         free(msg);
@@ -277,6 +288,7 @@ static void on_done(void *eng, struct cp__job *job)
     }
     if (job->kind == CP_JOB_JOIN) {
         atomic_store(&t->state, CP_JOINING);
+        cp__observe_emit(t, CP_JOINING);
         atomic_store(&t->pending, 1);
         atomic_fetch_add(&t->pending, 1);
         int rc = cp__task_add_dependent(job->joined, t);
@@ -292,6 +304,7 @@ static void on_done(void *eng, struct cp__job *job)
         return;
     }
     atomic_store(&t->state, CP_RUNNING_ENDED);
+    cp__observe_emit(t, CP_RUNNING_ENDED);
     cp__task_finalize(t, CP_EXEC_DONE);
 }
 
@@ -299,6 +312,7 @@ static void on_running(void *eng, struct cp__job *job)
 {
     (void)eng;
     atomic_store_explicit(&((struct cp_future *)job)->state, CP_RUNNING, memory_order_relaxed);
+    cp__observe_emit((struct cp_future *)job, CP_RUNNING);
 }
 
 const struct cp__executor_hooks cp__dfk_hooks_template = {
@@ -330,6 +344,10 @@ static int render_shell(struct cp_future *t)
 
 static void submit_try(struct cp_future *t)
 {
+    if (atomic_load_explicit(&cp__interrupted, memory_order_relaxed)) {
+        try_failed(t, strdup("interrupted: not launched (the run was interrupted)"));
+        return;
+    }
     if (t->job.kind == CP_JOB_SHELL && render_shell(t) != 0)
         return;
     /* DESIGN §9: parents of declared outputs exist before the task runs. */
@@ -342,6 +360,7 @@ static void submit_try(struct cp_future *t)
     }
     t->job.timed_out = false;
     atomic_store(&t->state, CP_LAUNCHED);
+    cp__observe_emit(t, CP_LAUNCHED);
     t->ex->ops->submit(t->ex, &t->job);
 }
 

@@ -49,6 +49,7 @@ struct cp_future {
     struct cp__dfk *dfk;        /* NULL for value and gather futures */
     struct cp__executor *ex;
     long id;
+    long tag;                   /* the caller's (cp__call_ex), -1 otherwise */
     atomic_uint rc;
     atomic_int pending;
     _Atomic uint8_t state;      /* cp_state */
@@ -104,6 +105,16 @@ void cp__task_fail_now(struct cp_future *t, cp_state state, char *msg);
 
 /* future.c: a gather whose members are all final becomes their list or fails. */
 void cp__gather_complete(struct cp_future *t);
+
+/* observe.c: tells registered observers that t entered state (cheap when none). */
+extern _Atomic int cp__nobservers;
+void cp__observe_emit_(const struct cp_future *t, cp_state state);
+static inline void cp__observe_emit(const struct cp_future *t, cp_state state)
+{
+    if (__builtin_expect(atomic_load_explicit(&cp__nobservers, memory_order_relaxed) != 0, 0))
+        cp__observe_emit_(t, state);
+}
+extern atomic_bool cp__interrupted;
 
 /* Stripe locks (future.c). */
 struct cp__stripe {

@@ -70,7 +70,10 @@ struct cp__executor_ops {
     size_t (*outstanding)(struct cp__executor *ex);
     /* Workers able to take jobs now. */
     int (*connected_workers)(struct cp__executor *ex);
-    /* Kills running shell commands (their tries fail "interrupted"). Thread-safe. */
+    /* Kills running shell commands (their tries fail "interrupted") and fails every
+     * job that has not started yet, now and later. A command starting while this
+     * runs may escape it: callers repeat it until the executor is idle.
+     * Thread-safe. */
     void (*interrupt)(struct cp__executor *ex);
     /* Finishes or drops what is queued, stops threads, frees. NULL is fine. */
     void (*destroy)(struct cp__executor *ex);

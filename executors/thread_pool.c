@@ -40,6 +40,7 @@ struct tp {
     int idle;
     int waking;                         /* signalled, not yet awake */
     bool stopping;
+    bool interrupted;                   /* jobs not yet started fail instead */
     atomic_size_t outstanding;
     pthread_t *tids;                    /* joinable worker threads */
     size_t ntids, captids;
@@ -468,8 +469,13 @@ static void *worker_main(void *arg)
             tp->waking++;
             pthread_cond_signal(&tp->work_cv);
         }
+        bool dropped = tp->interrupted;
         pthread_mutex_unlock(&tp->mu);
-        if (job->kind == CP_JOB_SHELL) {
+        if (dropped) {
+            job->error = strdup("interrupted before it started");
+            job->failed = true;
+            finish(tp, job);
+        } else if (job->kind == CP_JOB_SHELL) {
             run_shell(tp, job);
         } else {
             if (tp->base.hooks.running)
@@ -559,6 +565,7 @@ static void tp_interrupt(struct cp__executor *ex)
 {
     struct tp *tp = (struct tp *)ex;
     pthread_mutex_lock(&tp->mu);
+    tp->interrupted = true;
     struct cp__shell_runner *r = tp->shell;
     pthread_mutex_unlock(&tp->mu);
     if (r)

@@ -1,0 +1,57 @@
+/* engine/observe.c — observers of task state changes (observe.h).
+ *
+ * The list is fixed while a run is live, so emitting reads it without a lock;
+ * with no observer the engine pays one relaxed load per state change.
+ */
+#include <stdlib.h>
+
+#include "common/util.h"
+#include "engine/observe.h"
+#include "engine/task.h"
+
+_Atomic int cp__nobservers;
+atomic_bool cp__interrupted;
+
+static struct {
+    cp__task_observer fn;
+    void *arg;
+} g_obs[CP_MAX_OBSERVERS];
+
+int cp__observe_add(cp__task_observer fn, void *arg)
+{
+    int n = atomic_load(&cp__nobservers);
+    if (!fn || n == CP_MAX_OBSERVERS || cp_run_dir())
+        return -1;
+    g_obs[n].fn = fn;
+    g_obs[n].arg = arg;
+    atomic_store(&cp__nobservers, n + 1);
+    return 0;
+}
+
+void cp__observe_clear(void)
+{
+    atomic_store(&cp__nobservers, 0);
+}
+
+void cp__observe_emit_(const struct cp_future *t, cp_state state)
+{
+    struct cp__task_event ev = {
+        .id = t->id,
+        .tag = t->tag,
+        .app = t->job.app ? t->job.app->name : "-",
+        .state = state,
+        .try_id = t->job.try_id,
+        .error = state == CP_FAILED || state == CP_DEP_FAIL || state == CP_FAIL_RETRYABLE
+                     ? t->job.error : NULL,
+        .executor = t->ex ? t->ex->label : NULL,
+        .time = cp__now(),
+    };
+    int n = atomic_load_explicit(&cp__nobservers, memory_order_acquire);
+    for (int i = 0; i < n; i++)
+        g_obs[i].fn(g_obs[i].arg, &ev);
+}
+
+bool cp__dfk_interrupted(void)
+{
+    return atomic_load(&cp__interrupted);
+}

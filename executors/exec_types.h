@@ -1,0 +1,63 @@
+/* executors/exec_types.h — the registry of executor types a config file may name.
+ *
+ * A config's `executors:` list holds mappings with a `type:`; each type is one
+ * const row here: the keys it accepts, how it reads its mapping into settings,
+ * and how it makes an executor from them. The config loader (engine/config_file.c)
+ * knows nothing about any type: a new executor (high_throughput, later with its
+ * provider) is its own file plus one row in cp__exec_types[] (exec_types.c).
+ *
+ * Settings are type-private plain data (no threads, no files): parsing them
+ * starts nothing, so a config can be checked without running anything.
+ */
+#ifndef CP_EXECUTORS_EXEC_TYPES_H
+#define CP_EXECUTORS_EXEC_TYPES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/err.h"
+#include "common/yaml.h"
+#include "executors/executor.h"
+
+struct cp__exec_type {
+    const char *name;               /* the `type:` value, e.g. "thread_pool" */
+    const char *default_label;      /* Parsl's label when none is given ("threads") */
+    /* Every key the type's mapping may hold, `label` and `type` included;
+     * NULL-terminated. The loader checks keys before parse is called. */
+    const char *const *keys;
+    /* Reads the executor's mapping (key-checked, ${…} already filled) into new
+     * settings that *settings then owns (free with free_settings). Errors are
+     * "file:line:col: …" at the offending node. 0, or -1 with nothing allocated. */
+    int (*parse)(const struct cp__ynode *map, void **settings, cp_err *err);
+    /* Starts an executor. label, settings and run_dir (runinfo/NNN) are borrowed
+     * for the call; hooks is copied. Caller owns the result (ops->destroy). */
+    struct cp__executor *(*create)(const char *label, const void *settings,
+                                   const struct cp__executor_hooks *hooks,
+                                   const char *run_dir, cp_err *err);
+    void (*free_settings)(void *settings);      /* NULL is fine */
+    /* parsl-run -j N: sets how many tasks the executor runs at once. NULL when
+     * the type has no such single knob (then -j does not apply to it). */
+    int (*set_workers)(void *settings, int n, cp_err *err);
+    /* A short description for the run's log ("thread_pool, 8 threads") written
+     * into buf (size n). */
+    void (*describe)(const void *settings, char *buf, size_t n);
+};
+
+/* Every type this build has, NULL-terminated (borrowed, static). */
+extern const struct cp__exec_type *const cp__exec_types[];
+
+/* The type called name, or NULL. */
+const struct cp__exec_type *cp__exec_type_find(const char *name);
+
+/* Types the design names but this build does not have yet (NULL-terminated), so
+ * the loader can say "not supported yet" instead of "unknown". */
+extern const char *const cp__exec_types_planned[];
+
+/* thread_pool's settings, public so the C API (cp_config) can build them without
+ * going through YAML. max_threads 0 means the CPU count. */
+struct cp__tp_settings {
+    int max_threads;
+};
+extern const struct cp__exec_type cp__exec_type_thread_pool;
+
+#endif
