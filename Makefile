@@ -127,7 +127,16 @@ test: deps lib bin tests examples
 	CP_BUILD=$(BUILD) CP_SAN="$(SAN)" CC="$(CC)" prove --exec '' -j$(JOBS) --timer $(TESTS) $(sort $(wildcard tests/scripts/*.t))
 
 # The main job of the README, on the embedded default (local thread pool).
-example: deps lib examples
+# The main job of the README: example workflows through parsl-run on the embedded
+# default (local thread pool, no server), each in a fresh copy under
+# $(BUILD)/examples/workflows so the source tree stays clean; then the C examples.
+RUN := $(abspath $(BUILD))/parsl-run
+WFX := $(BUILD)/examples/workflows
+example: deps lib bin examples
+	rm -rf $(WFX) && mkdir -p $(dir $(WFX)) && cp -r examples/workflows $(WFX)
+	$(CC) -std=gnu11 -O2 -shared -fPIC -Iinclude -o $(WFX)/pi/libpi.so $(WFX)/pi/libpi.c
+	cd $(WFX)/pi && $(RUN) pi.yaml && cat pi.txt
+	cd $(WFX)/wordcount && $(RUN) wordcount.yaml && cat top-words.txt
 	cd $(BUILD)/examples && ./pi && ./wordfreq
 
 # libFuzzer targets (clang): each runs FUZZ_SECONDS on its seed corpus, copied so the
@@ -160,8 +169,11 @@ check-symbols: lib
 	@bad=$$(nm -g --defined-only $(BUILD)/libcparsl.a | awk 'NF==3 {print $$3}' | grep -v '^cp_' || true); \
 	 if [ -n "$$bad" ]; then echo "exported symbols without the cp_ prefix:"; echo "$$bad"; exit 1; fi
 
-install: lib
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+install: lib bin
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	  $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 755 $(BUILD)/parsl-run $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 docs/parsl-run.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 include/cparsl.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 $(BUILD)/libcparsl.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(BUILD)/libcparsl.so $(DESTDIR)$(PREFIX)/lib/libcparsl.so.0
@@ -169,6 +181,7 @@ install: lib
 	$(call render_pc,$(PREFIX)) > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cparsl.pc
 
 uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/parsl-run $(DESTDIR)$(PREFIX)/share/man/man1/parsl-run.1
 	rm -f $(DESTDIR)$(PREFIX)/include/cparsl.h $(DESTDIR)$(PREFIX)/lib/libcparsl.* \
 	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/cparsl.pc
 
