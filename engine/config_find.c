@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/util.h"
 #include "engine/config_int.h"
@@ -141,6 +142,19 @@ static int find_file(const char *open, const char *shown, const struct cp__ynode
     return 0;
 }
 
+/* An absolute path under the current directory is shown relative to it, as the
+ * user most likely typed it (parsl-run makes --config paths absolute to open
+ * them from the workflow's directory). Shortens in place. */
+static void rel_to_cwd(char *shown)
+{
+    char cwd[4096];
+    if (!shown || shown[0] != '/' || !getcwd(cwd, sizeof cwd))
+        return;
+    size_t n = strlen(cwd);
+    if (n > 1 && strncmp(shown, cwd, n) == 0 && shown[n] == '/')
+        memmove(shown, shown + n + 1, strlen(shown + n + 1) + 1);
+}
+
 /* spec is a path (relative to from's directory) or a template name. */
 int cp__config_find(const char *spec, const struct cp__config_origin *from,
                     const struct cp__ynode *at, struct cp__config_found *f, cp_err *err)
@@ -155,6 +169,7 @@ int cp__config_find(const char *spec, const struct cp__config_origin *from,
                                      "templates by name only, not the relative path '%s'",
                                      spec);
         char *open = join(from->open_dir, spec), *shown = join(from->shown_dir, spec);
+        rel_to_cwd(shown);
         int rc = open && shown ? find_file(open, shown, at, f, err) : oom(err);
         free(open);
         free(shown);

@@ -180,9 +180,12 @@ static int check_executors(const struct cp__wf *wf, const struct cp__run_config 
         cp__wf_eff(wf, t, &s);
         if (!(s.set & CP_WF_S_EXECUTOR) || cp__config_has_executor(rc, s.executor))
             continue;
-        const struct cp__ynode *at = cp__ymap_get(t->node, "executor");
+        /* t->node and apps[].node are the name keys: find the mappings by name. */
+        const struct cp__ynode *root = wf->doc->root, *at = cp__ymap_get(
+            cp__ymap_get(cp__ymap_get(root, "tasks"), t->name), "executor");
         if (!at)
-            at = cp__ymap_get(wf->apps[t->app].node, "executor");
+            at = cp__ymap_get(cp__ymap_get(cp__ymap_get(root, "apps"), wf->apps[t->app].name),
+                              "executor");
         return cp__yerr(err, at ? at : t->node, "task '%s' uses executor '%s', which the "
                         "config does not define (executors: %s)", t->name, s.executor,
                         cp__config_labels(rc));
