@@ -150,9 +150,9 @@ build/fuzz/value_decode: tests/fuzz/value_decode.c common/value.c common/err.c c
 	$(FUZZ_CC) $(FUZZ_FLAGS) tests/fuzz/value_decode.c common/value.c common/err.c \
 	  $(shell $(PKG_CONFIG) --cflags --libs $(MSGPACK)) -o $@
 
-build/fuzz/yaml_load: tests/fuzz/yaml_load.c common/yaml.c common/err.c common/yaml.h
+build/fuzz/yaml_load: tests/fuzz/yaml_load.c common/yaml.c common/arena.c common/err.c common/yaml.h
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) tests/fuzz/yaml_load.c common/yaml.c common/err.c \
+	$(FUZZ_CC) $(FUZZ_FLAGS) tests/fuzz/yaml_load.c common/yaml.c common/arena.c common/err.c \
 	  $(shell $(PKG_CONFIG) --cflags --libs yaml-0.1) -o $@
 
 # Each target runs FUZZ_SECONDS on a copy of its seeds (the tree stays clean).

@@ -20,58 +20,6 @@
 #include "cparsl.h"
 #include "common/yaml.h"
 
-/* ------------------------------------------------------------ arena */
-
-struct cp__yarena {
-    struct chunk *head;
-};
-struct chunk {
-    struct chunk *next;
-    size_t used, cap;
-    max_align_t data[];
-};
-
-#if defined(__SANITIZE_ADDRESS__)
-#define ARENA_CHUNK 0           /* one malloc per object, so ASan sees overruns */
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ARENA_CHUNK 0
-#endif
-#endif
-#ifndef ARENA_CHUNK
-#define ARENA_CHUNK 60000
-#endif
-
-static void *arena_alloc(struct cp__yarena *a, size_t n)
-{
-    n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
-    struct chunk *c = a->head;
-    if (!c || c->cap - c->used < n) {
-        size_t cap = n > ARENA_CHUNK ? n : ARENA_CHUNK;
-        c = malloc(sizeof *c + cap);
-        if (!c)
-            return NULL;
-        c->cap = cap;
-        c->used = 0;
-        c->next = a->head;
-        a->head = c;
-    }
-    void *p = (char *)c->data + c->used;
-    c->used += n;
-    return p;
-}
-
-static void arena_free(struct cp__yarena *a)
-{
-    if (!a)
-        return;
-    for (struct chunk *c = a->head, *next; c; c = next) {
-        next = c->next;
-        free(c);
-    }
-    free(a);
-}
-
 /* ------------------------------------------------------------ errors */
 
 int cp__yerr(cp_err *err, const struct cp__ynode *at, const char *fmt, ...)
@@ -103,7 +51,7 @@ static int pos_err(cp_err *err, const char *file, yaml_mark_t m, const char *fmt
 
 static struct cp__ynode *node_new(struct cp__ydoc *doc, uint8_t kind, const struct cp__ynode *at)
 {
-    struct cp__ynode *n = arena_alloc(doc->arena, sizeof *n);
+    struct cp__ynode *n = cp__arena_alloc(&doc->arena, sizeof *n);
     if (!n)
         return NULL;
     memset(n, 0, sizeof *n);
@@ -122,7 +70,7 @@ struct cp__ynode *cp__ynode_new_scalar(struct cp__ydoc *doc, const struct cp__yn
                                        const char *text, size_t len, uint8_t style)
 {
     struct cp__ynode *n = node_new(doc, CP_Y_SCALAR, at);
-    char *s = n ? arena_alloc(doc->arena, len + 1) : NULL;
+    char *s = n ? cp__arena_alloc(&doc->arena, len + 1) : NULL;
     if (!s)
         return NULL;
     if (len)
@@ -142,7 +90,7 @@ struct cp__ynode *cp__ynode_new_coll(struct cp__ydoc *doc, const struct cp__ynod
         return NULL;
     size_t slots = kind == CP_Y_MAP ? 2 * cap : cap;
     if (slots) {
-        n->kids = arena_alloc(doc->arena, slots * sizeof *n->kids);
+        n->kids = cp__arena_alloc(&doc->arena, slots * sizeof *n->kids);
         if (!n->kids)
             return NULL;
     }
@@ -162,10 +110,10 @@ static int push_slot(struct cp__ydoc *doc, struct cp__ynode *c, size_t used,
                      struct cp__ynode *kid)
 {
     if (used == c->len) {
-        size_t cap = c->len ? c->len * 2 : 8;
+        size_t cap = c->len ? c->len * 2 : 4;
         if (cap <= used)
             cap = used * 2;
-        struct cp__ynode **k = arena_alloc(doc->arena, cap * sizeof *k);
+        struct cp__ynode **k = cp__arena_alloc(&doc->arena, cap * sizeof *k);
         if (!k)
             return -1;
         if (used)
@@ -519,7 +467,7 @@ static struct cp__ynode *node_at(struct loader *ld, uint8_t kind, yaml_mark_t m,
     n->col = (uint32_t)m.column + 1;
     if (tag) {
         size_t l = strlen((const char *)tag);
-        char *t = arena_alloc(ld->doc->arena, l + 1);
+        char *t = cp__arena_alloc(&ld->doc->arena, l + 1);
         if (!t)
             return NULL;
         memcpy(t, tag, l + 1);
@@ -689,7 +637,7 @@ static int on_event(struct loader *ld, yaml_event_t *ev)
         if (!n)
             return cp__errf(ld->err, ENOMEM, "out of memory");
         n->len = ev->data.scalar.length;
-        n->str = arena_alloc(ld->doc->arena, n->len + 1);
+        n->str = cp__arena_alloc(&ld->doc->arena, n->len + 1);
         if (!n->str)
             return cp__errf(ld->err, ENOMEM, "out of memory");
         memcpy(n->str, ev->data.scalar.value, n->len);
@@ -781,8 +729,7 @@ struct cp__ydoc *cp__ydoc_load_mem(const char *name, const void *data, size_t le
     yaml_parser_t parser;
     bool parser_ok = false;
     struct cp__ydoc *doc = calloc(1, sizeof *doc);
-    if (!doc || !(doc->file = strdup(name ? name : "<yaml>")) ||
-        !(doc->arena = calloc(1, sizeof *doc->arena))) {
+    if (!doc || !(doc->file = strdup(name ? name : "<yaml>"))) {
         cp__errf(err, ENOMEM, "out of memory");
         goto error;
     }
@@ -894,7 +841,7 @@ void cp__ydoc_free(struct cp__ydoc *doc)
 {
     if (!doc)
         return;
-    arena_free(doc->arena);
+    cp__arena_free(&doc->arena);
     free(doc->file);
     free(doc);
 }

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/arena.h"
 #include "common/err.h"
 
 #define CP_YAML_MAX_BYTES (64u << 20)   /* a file larger than this is refused */
@@ -44,7 +45,7 @@ struct cp__ynode {
 struct cp__ydoc {
     char *file;                 /* the name given at load (owned) */
     struct cp__ynode *root;     /* NULL for an empty document */
-    struct cp__yarena *arena;   /* private */
+    struct cp__arena arena;     /* private: owns every node */
 };
 
 /* Loads the single document in a file. `name` is how errors name the file (NULL:

@@ -170,6 +170,10 @@ void cp__task_arm(struct cp_future *t)
 
 void cp__task_finalize(struct cp_future *t, cp_state state)
 {
+    /* Observers hear of the final state before any waiter wakes, so whatever
+     * they record is there when cp_future_wait returns. */
+    if (t->kind == TK_APP || t->kind == TK_FAILED_CALL)
+        cp__observe_emit(t, state);
     struct cp__stripe *s = cp__stripe_of(t);
     pthread_mutex_lock(&s->mu);
     atomic_store(&t->state, state);
@@ -189,8 +193,6 @@ void cp__task_finalize(struct cp_future *t, cp_state state)
     else
         CP_DEBUG("engine", "task %ld %s", t->id, cp_state_name(state));
 
-    if (t->kind == TK_APP || t->kind == TK_FAILED_CALL)
-        cp__observe_emit(t, state);
     for (uint32_t i = 0; i < n; i++)
         dep_done(deps[i]);
     free(deps);

@@ -1,17 +1,24 @@
 /* workflows/wf.h — the workflow model of DESIGN.md §5: a YAML workflow file
  * loaded, checked and expanded into concrete task instances.
  *
- * Three steps, each in its own file:
- *   wf_parse.c   YAML → apps, tasks, vars (every key checked; positions kept)
- *   wf_expand.c  foreach/product/range/glob → instances; references resolved to
- *                dependencies; static checks (cycles, unknown names, types,
- *                output paths written twice)
- *   wf_render.c  templates → text: shell commands (every value quoted) and
- *                native arguments, at load time or, for {t.result}, at run time
+ * The steps, each stopping at the first error (see wf_int.h):
+ *   wf_parse.c     YAML → apps, tasks, vars (every key checked; positions kept),
+ *                  native apps found in their libraries; wf_settings.c reads
+ *                  the per-app/per-task settings
+ *   wf_tmpl.c      templates cut into text and references
+ *   wf_check.c     names and references resolved; fields, static indexes, native
+ *                  argument types; cycles; a task order with dependencies first
+ *   wf_expand.c    foreach/product/range/glob → instances with bindings, paths
+ *                  and dependencies; output paths written twice
+ *   wf_render.c    templates → text: shell commands (every value quoted for its
+ *                  place) and native arguments, at load time or, for {t.result},
+ *                  at run time
  * and two consumers: wf_dag.c (--dag dot|mermaid) and wf_run.c (submits the
- * instances to the engine).
+ * instances to the engine). docs/workflows.md is the user's reference.
  *
- * Everything here is owned by the struct cp__wf and freed by cp__wf_free.
+ * Everything here is owned by the struct cp__wf and freed by cp__wf_free. Once
+ * loaded, the model is read-only (and so safe to read from several threads),
+ * except that wf_run may fill in stdout_path/stderr_path (see cp__wf_inst).
  */
 #ifndef CP_WORKFLOWS_WF_H
 #define CP_WORKFLOWS_WF_H
@@ -42,13 +49,14 @@ struct cp__wf_seg {
     char *name;                 /* the reference's first name */
     struct cp__wf_step *steps;
     size_t nsteps;
-    uint32_t col;               /* column of '{' in the source, for errors */
+    uint32_t line, col;         /* where '{' is in the source, for errors */
 };
 struct cp__wf_tmpl {
     const struct cp__ynode *node;   /* where it was written */
     struct cp__wf_seg *segs;
     size_t nsegs;
     bool single_ref;            /* exactly one reference and no text: keeps its type */
+    bool has_refs;              /* at least one reference (else: constant text) */
 };
 
 /* ------------------------------------------------------------ apps and tasks */
@@ -115,6 +123,10 @@ struct cp__wf_task {
     char **var_names;
     struct cp_value *var_vals;
     size_t nvars;
+    /* Names of the foreach bindings, in binds order (zip, product, then those
+     * inherited through map_over); borrowed from the axes. */
+    const char **bind_names;
+    size_t nbind_names;
     /* Filled by expansion. */
     uint32_t first, count;      /* its instances: insts[first .. first+count) */
 };
@@ -125,7 +137,9 @@ struct cp__wf_dep {
     bool needs_result;          /* referenced as .result: its value is an argument */
 };
 
-/* One concrete task: what parsl-run submits. */
+/* One concrete task: what parsl-run submits. label, binds, outputs, inputs
+ * and deps live in the workflow's arena: read them, never free or replace
+ * them. A label of an unmapped task is its task's name. */
 struct cp__wf_inst {
     uint32_t task;
     uint32_t index;             /* 0-based within its task */
@@ -134,8 +148,17 @@ struct cp__wf_inst {
      * (zip axes, then product axes, then inherited through map_over). */
     struct cp_value *binds;
     size_t nbinds;
-    char *stdout_path, *stderr_path;    /* rendered, relative to workdir; NULL: default */
-    char **outputs, **inputs;           /* rendered paths */
+    uint32_t over;              /* the matching instance of the task's map_over task,
+                                   or UINT32_MAX */
+    /* Rendered, relative to workdir. NULL: the engine's default (task_logs);
+     * wf_run may store the real default here (a malloc'd string, owned by wf)
+     * when it submits the instance, so that later renders of {t.stdout} see it;
+     * rendering {t.stdout} while it is NULL fails. */
+    char *stdout_path, *stderr_path;
+    char **outputs, **inputs;           /* rendered paths; a path template that is
+                                           one reference to a list gives one path
+                                           per item, so counts may exceed the
+                                           task's templates */
     size_t noutputs, ninputs;
     struct cp__wf_dep *deps;
     uint32_t ndeps;
@@ -146,7 +169,8 @@ struct cp__wf {
     char *path;                 /* as given */
     char *dir;                  /* the workflow file's directory (absolute) */
     char *workdir;              /* where tasks run: dir, or `workdir:` under it */
-    char *name;
+    char *name;                 /* `name:`, or the file name without .yaml/.yml */
+    char *description;          /* or NULL */
     const struct cp__ynode *config;     /* `config:` node, or NULL (the default) */
     char **var_names;           /* workflow vars after -D overrides */
     struct cp_value *var_vals;
@@ -160,29 +184,38 @@ struct cp__wf {
     /* Warnings found while loading ("file:line:col: warning: …"), to print. */
     char **warnings;
     size_t nwarnings;
+    struct cp__wf_priv *priv;   /* private to the wf_*.c files */
 };
 
 /* Loads, checks and expands a workflow file. defs: "name=value" strings from -D
- * (borrowed; a value is typed like a plain YAML scalar). On error, NULL with err
- * holding the first error, "file:line:col: message". Caller owns the result. */
+ * (borrowed; a value is typed like a plain YAML scalar, or read as a YAML flow
+ * list when it starts with '['); a name that is not a workflow var is left for
+ * the config's ${NAME}. On error, NULL with err holding the first error,
+ * "file:line:col: message" (path as given). Warnings (an empty foreach) are in
+ * wf->warnings. Nothing is written and nothing runs. Caller owns the result. */
 struct cp__wf *cp__wf_load(const char *path, const char *const *defs, size_t ndefs,
                            cp_err *err);
 void cp__wf_free(struct cp__wf *wf);
 
-/* The effective settings of a task (its own over its app's). */
+/* The effective settings of a task (its own over its app's). Pointers in *out
+ * are borrowed from wf. `cache` is true unless one of them says false (every
+ * workflow app is cacheable by default, DESIGN §9); other unset fields are 0. */
 void cp__wf_eff(const struct cp__wf *wf, const struct cp__wf_task *t,
                 struct cp__wf_settings *out);
 
 /* Renders a template for an instance. `results` holds the values of the
  * instance's needs_result deps, in deps order (NULL at load time: a .result
- * reference then fails). shell: every substituted value is quoted for bash, a list
- * gives its items each quoted; otherwise values are joined as plain text.
- * Caller owns the string. */
+ * reference then fails). shell: every substituted value is quoted for bash as
+ * one word — or, inside the template's own "…", '…' or $'…', escaped for that
+ * place — and a list gives one word per item; otherwise values are joined as
+ * plain text (list items separated by one space). Caller owns the string. */
 char *cp__wf_render(const struct cp__wf *wf, const struct cp__wf_inst *in,
                     const struct cp__wf_tmpl *t, const struct cp_value *results,
                     bool shell, cp_err *err);
 /* The value of a native argument: a single reference keeps its type (a list for
- * [*], a file for outputs/inputs); anything else is the rendered text. 0, or -1. */
+ * [*], a file for outputs/inputs/stdout/stderr, the value for .result); a plain
+ * YAML scalar without references is typed like one (5 is an int); anything else
+ * is the rendered text. *out is the caller's (cp__value_clear). 0, or -1. */
 int cp__wf_arg_value(const struct cp__wf *wf, const struct cp__wf_inst *in,
                      const struct cp__wf_tmpl *t, const struct cp_value *results,
                      struct cp_value *out, cp_err *err);

@@ -268,7 +268,7 @@ static int run(const struct args *a, const struct cp__wf *wf, const struct cp__r
         if (interrupted)
             cp__dfk_interrupt();   /* again each tick: see executor.h */
         progress_tick(p);
-        nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
+        progress_wait(p, target, 0.1);
     }
     int rc_shut = cp_shutdown();
     cp__observe_clear();
