@@ -443,7 +443,7 @@ P("The workflow (`wfgen.py true`) is one app `shell: /bin/true` mapped over "
   f"`range(0, {W3})`, no outputs. The time is the whole process, exec → exit: start, "
   "load, runinfo/, every task run by `/bin/bash -c` with its stdout and stderr files "
   "under `runinfo/NNN/task_logs/`, a state line per task on stderr (to a file), and "
-  "shutdown, including the final progress tick (≤ 100 ms, see C).")
+  "shutdown (parsl-run wakes when the last task ends).")
 P()
 w3 = med("w3_run", "wall_ms")
 w3r = W3 / (w3 / 1e3) if w3 else None
