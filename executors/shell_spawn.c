@@ -27,108 +27,6 @@
 #define TAIL_BYTES 1000
 #define TAIL_LINES 5
 
-/* libuv's wording where it has one, the C library's otherwise: uv_strerror would
- * leak a string for a code it does not know, such as ECHILD. */
-const char *cp__shell_spawn_errtext(int errnum, char *buf, size_t cap)
-{
-    uv_strerror_r(-errnum, buf, cap);
-    if (strncmp(buf, "Unknown system error", 20) == 0)
-        return strerror_r(errnum, buf, cap);
-    return buf;
-}
-
-/* ------------------------------------------------------------ set-up */
-
-/* The child's signal state, whatever the spawning thread's: nothing blocked, and
- * 1-31 at their defaults (an ignored SIGPIPE, say, would otherwise survive exec), as
- * libuv's uv_spawn did. A new session makes the shell's group the task's group.
- *
- * glibc's posix_spawn (2.36 at least) sets its two internal signals, 32 and 33, to
- * SIG_IGN in the child unless they are in the default set, and that survives exec;
- * sigaddset refuses them, so their bits are set by hand (the set is copied as is). */
-static int init_attr(posix_spawnattr_t *attr)
-{
-    sigset_t none, dflt;
-    sigemptyset(&none);
-    sigemptyset(&dflt);
-    for (int s = 1; s < 32; s++)
-        if (s != SIGKILL && s != SIGSTOP)
-            sigaddset(&dflt, s);
-#ifdef __GLIBC__
-    const size_t bits = 8 * sizeof dflt.__val[0];
-    for (int s = 32; s < SIGRTMIN; s++)
-        dflt.__val[(size_t)(s - 1) / bits] |= 1UL << ((size_t)(s - 1) % bits);
-#endif
-#ifdef POSIX_SPAWN_SETSID
-    short group = POSIX_SPAWN_SETSID;
-#else
-    short group = POSIX_SPAWN_SETPGROUP; /* process group 0: its own */
-#endif
-    int rc = posix_spawnattr_init(attr);
-    if (rc == 0 && ((rc = posix_spawnattr_setsigmask(attr, &none)) != 0 ||
-                    (rc = posix_spawnattr_setsigdefault(attr, &dflt)) != 0 ||
-                    (rc = posix_spawnattr_setflags(attr, (short)(POSIX_SPAWN_SETSIGMASK |
-                                                                 POSIX_SPAWN_SETSIGDEF |
-                                                                 group))) != 0))
-        posix_spawnattr_destroy(attr);
-    return -rc;
-}
-
-/* Moves a descriptor above the standard three, so the dup2 file actions never
- * overwrite one another's source (a program may run with fd 0-2 closed). */
-static int above_stdio(int fd)
-{
-    if (fd < 0 || fd > 2)
-        return fd;
-    int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    return moved;
-}
-
-static int pidfd_open_(int pid)
-{
-#ifdef SYS_pidfd_open
-    return (int)syscall(SYS_pidfd_open, pid, 0);
-#else
-    (void)pid;
-    errno = ENOSYS;
-    return -1;
-#endif
-}
-
-static bool pidfds_work(void)
-{
-    if (getenv("CPARSL_SHELL_NO_PIDFD"))
-        return false;
-    int fd = pidfd_open_(getpid());
-    if (fd < 0)
-        return false;
-    close(fd);
-    return true;
-}
-
-int cp__shell_spawn_init(struct cp__shell_spawn *sp)
-{
-    sp->shell = access("/bin/bash", X_OK) == 0 ? "/bin/bash" : "/bin/sh";
-    sp->use_pidfd = pidfds_work();
-    if ((sp->devnull = above_stdio(open("/dev/null", O_RDONLY | O_CLOEXEC))) < 0)
-        return -errno;
-    int rc = init_attr(&sp->attr);
-    if (rc < 0) {
-        close(sp->devnull);
-        sp->devnull = -1;
-    }
-    return rc;
-}
-
-void cp__shell_spawn_fini(struct cp__shell_spawn *sp)
-{
-    posix_spawnattr_destroy(&sp->attr);
-    close(sp->devnull);
-}
-
 /* ------------------------------------------------------------ starting */
 
 static int mkdir_parents(const char *path)
@@ -167,7 +65,7 @@ static int open_output(const char *path, bool append)
     int fd = open(path, flags, 0644);
     if (fd < 0 && errno == ENOENT && mkdir_parents(path) == 0)
         fd = open(path, flags, 0644);
-    return above_stdio(fd);
+    return cp__fd_above_stdio(fd);
 }
 
 static bool overridden(const char *entry, const char *const *extra)
@@ -198,13 +96,6 @@ static char **merge_env(const char *const *extra)
         env[k++] = (char *)extra[i];
     env[k] = NULL;
     return env;
-}
-
-void cp__shell_spawn_abandon(int pid)
-{
-    kill(-pid, SIGKILL);
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-        ;
 }
 
 int cp__shell_spawn_start(const struct cp__shell_spawn *sp, const struct cp__shell_req *req,
@@ -264,7 +155,7 @@ done:
         close(err);
     if (out >= 0)
         close(out);
-    if (rc == 0 && sp->use_pidfd && (c->pidfd = pidfd_open_(pid)) < 0) {
+    if (rc == 0 && sp->use_pidfd && (c->pidfd = cp__pidfd_open(pid)) < 0) {
         /* ESRCH: it has ended and been reaped elsewhere already (SIGCHLD ignored). */
         if (errno == ESRCH) {
             c->lost = ESRCH;

@@ -17,19 +17,8 @@
 #include <stddef.h>
 
 #include "common/err.h"
+#include "common/spawn.h"
 #include "executors/shell_runner.h"
-
-/* What every spawn shares. Read-only between cp__shell_spawn_init and
- * cp__shell_spawn_fini, so threads spawn with one at once. The owner (the runner)
- * embeds it; it holds a descriptor and the attributes, so it must not be copied. */
-struct cp__shell_spawn {
-    const char *shell;          /* "/bin/bash", "/bin/sh" where bash is missing */
-    bool use_pidfd;             /* pidfd_open works here and CPARSL_SHELL_NO_PIDFD was
-                                 * unset at init */
-    int devnull;                /* the children's stdin; O_CLOEXEC, above fd 2 */
-    posix_spawnattr_t attr;     /* new session, nothing blocked, 1-31 and glibc's
-                                 * 32-33 at their defaults */
-};
 
 /* One child. Zero it and set pidfd to -1 before cp__shell_spawn_start, which sets
  * pid, pidfd, lost and the times. The runner sets the three flags as it signals the
@@ -45,13 +34,6 @@ struct cp__shell_child {
     double t_spawn;             /* CLOCK_MONOTONIC, the same moment */
 };
 
-/* Chooses the shell, probes pidfd support, opens /dev/null and builds the spawn
- * attributes. 0, or a negative errno with nothing left to release. */
-int cp__shell_spawn_init(struct cp__shell_spawn *sp) CP__WUR;
-
-/* Releases what init made. Only after a successful init. */
-void cp__shell_spawn_fini(struct cp__shell_spawn *sp);
-
 /* Opens req's stdout and stderr files (creating parent directories), then starts
  * `shell -c req->cmd` with stdin from /dev/null, req->env merged over the process's
  * environment and req->cwd as its directory; with sp->use_pidfd, opens its pidfd.
@@ -61,10 +43,6 @@ void cp__shell_spawn_fini(struct cp__shell_spawn *sp);
 int cp__shell_spawn_start(const struct cp__shell_spawn *sp, const struct cp__shell_req *req,
                           struct cp__shell_child *c, char *msg, size_t cap) CP__WUR;
 
-/* Ends a child the caller cannot watch rather than lose it: SIGKILL to its group,
- * then reaps it. */
-void cp__shell_spawn_abandon(int pid);
-
 /* Collects the exit of a child that has ended (unless c->lost says it cannot) and
  * fills *res: ok only when it exited 0, was neither timed out nor interrupted, and
  * every req->outputs path exists; otherwise error says why, with the tail of the
@@ -73,9 +51,5 @@ void cp__shell_spawn_abandon(int pid);
  * with res; NULL when there is none (ok, or error is a static string). */
 char *cp__shell_spawn_collect(struct cp__shell_child *c, const struct cp__shell_req *req,
                               struct cp__shell_result *res) CP__WUR;
-
-/* errnum as text, in libuv's wording where it has one. Returns buf, or a static
- * string of the C library's. */
-const char *cp__shell_spawn_errtext(int errnum, char *buf, size_t cap);
 
 #endif
