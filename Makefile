@@ -155,15 +155,22 @@ build/fuzz/yaml_load: tests/fuzz/yaml_load.c common/yaml.c common/arena.c common
 	$(FUZZ_CC) $(FUZZ_FLAGS) tests/fuzz/yaml_load.c common/yaml.c common/arena.c common/err.c \
 	  $(shell $(PKG_CONFIG) --cflags --libs yaml-0.1) -o $@
 
+WIRE_FUZZ_SRC := executors/wire_frame.c executors/wire_msg.c executors/wire_auth.c common/value.c common/err.c
+build/fuzz/wire_decode: tests/fuzz/wire_decode.c $(WIRE_FUZZ_SRC) executors/wire.h common/value.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) tests/fuzz/wire_decode.c $(WIRE_FUZZ_SRC) \
+	  $(shell $(PKG_CONFIG) --cflags --libs $(MSGPACK) libsodium) -pthread -o $@
+
 # Each target runs FUZZ_SECONDS on a copy of its seeds (the tree stays clean).
 fuzz_run = rm -rf build/fuzz/corpus-$(1) && cp -r tests/fuzz/corpus/$(1) build/fuzz/corpus-$(1) && \
 	cd build/fuzz && { ./$(2) -max_total_time=$(FUZZ_SECONDS) -max_len=$(3) \
 	  -print_final_stats=1 corpus-$(1) > $(2).log 2>&1; rc=$$?; \
 	  tail -n 12 $(2).log; exit $$rc; }
 
-fuzz: build/fuzz/value_decode build/fuzz/yaml_load
+fuzz: build/fuzz/value_decode build/fuzz/yaml_load build/fuzz/wire_decode
 	$(call fuzz_run,value,value_decode,4096)
 	$(call fuzz_run,yaml,yaml_load,8192)
+	$(call fuzz_run,wire,wire_decode,65536)
 
 check-symbols: lib
 	@bad=$$(nm -g --defined-only $(BUILD)/libcparsl.a | awk 'NF==3 {print $$3}' | grep -v '^cp_' || true); \
