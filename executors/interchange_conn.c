@@ -1,0 +1,661 @@
+/* executors/interchange_conn.c — one pool connection of the interchange: accept,
+ * reads fed to a cp__wire_conn (role interchange), the handshake and REGISTER,
+ * TASKS out and RESULTS in with the in-flight table, heartbeats and silence, DRAIN,
+ * refusals, and loss. Loop thread only (interchange_impl.h).
+ */
+#include "executors/interchange_impl.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+
+#define CLOSE_GRACE 2.0   /* seconds a closing connection may take to flush */
+
+static void on_write(uv_write_t *req, int status);
+
+/* ------------------------------------------------------------ in flight */
+
+static size_t slot(const struct ic_conn *c, long task_id, int try_id)
+{
+    uint64_t h = (uint64_t)task_id * 0x9E3779B97F4A7C15ull ^ (uint64_t)(uint32_t)try_id;
+    h ^= h >> 29;
+    return (size_t)(h & (c->nbuckets - 1));
+}
+
+static int flight_add(struct ic_conn *c, struct cp__job *job)
+{
+    if (c->nflight >= c->nbuckets) {
+        size_t nb = c->nbuckets ? 2 * c->nbuckets : 16;
+        struct ic_flight **b = calloc(nb, sizeof *b);
+        if (!b)
+            return -1;
+        struct ic_flight **old = c->buckets;
+        size_t onb = c->nbuckets;
+        c->buckets = b;
+        c->nbuckets = nb;
+        for (size_t i = 0; i < onb; i++)
+            for (struct ic_flight *f = old[i], *next; f; f = next) {
+                next = f->hnext;
+                size_t s = slot(c, f->job->task_id, f->job->try_id);
+                f->hnext = b[s];
+                b[s] = f;
+            }
+        free(old);
+    }
+    struct ic_flight *f = calloc(1, sizeof *f);
+    if (!f)
+        return -1;
+    f->job = job;
+    size_t s = slot(c, job->task_id, job->try_id);
+    f->hnext = c->buckets[s];
+    c->buckets[s] = f;
+    f->next = c->flights;
+    if (c->flights)
+        c->flights->prev = f;
+    c->flights = f;
+    c->nflight++;
+    return 0;
+}
+
+/* Removes and returns the job of (task_id, try_id), or NULL. */
+static struct cp__job *flight_take(struct ic_conn *c, long task_id, int try_id)
+{
+    if (!c->nbuckets)
+        return NULL;
+    struct ic_flight **pp = &c->buckets[slot(c, task_id, try_id)];
+    for (struct ic_flight *f; (f = *pp); pp = &f->hnext) {
+        if (f->job->task_id != task_id || f->job->try_id != try_id)
+            continue;
+        *pp = f->hnext;
+        if (f->prev)
+            f->prev->next = f->next;
+        else
+            c->flights = f->next;
+        if (f->next)
+            f->next->prev = f->prev;
+        struct cp__job *job = f->job;
+        free(f);
+        if (--c->nflight == 0)
+            c->idle_since = cp__ic_wall();
+        return job;
+    }
+    return NULL;
+}
+
+void cp__ic_conn_fail_flights(struct ic_conn *c, const char *text)
+{
+    /* Detach everything first: done may call back into the interchange. */
+    struct ic_flight *f = c->flights;
+    c->flights = NULL;
+    if (c->nbuckets)
+        memset(c->buckets, 0, c->nbuckets * sizeof *c->buckets);
+    if (c->nflight)
+        c->idle_since = cp__ic_wall();
+    c->nflight = 0;
+    for (struct ic_flight *next; f; f = next) {
+        next = f->next;
+        struct cp__job *job = f->job;
+        free(f);
+        cp__ic_fail_job(c->ic, job, "%s", text);
+    }
+}
+
+int64_t cp__ic_conn_free(const struct ic_conn *c)
+{
+    if (c->state != IC_READY || c->draining || c->held)
+        return 0;
+    int64_t room = c->max_capacity - (int64_t)c->nflight;
+    return room > 0 ? room : 0;
+}
+
+/* ------------------------------------------------------------ closing */
+
+static void on_closed(uv_handle_t *h)
+{
+    struct ic_conn *c = h->data;
+    struct cp__interchange *ic = c->ic;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        ic->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    if (ic->rr == c)
+        ic->rr = c->next;
+    if (c->nflight)   /* cannot happen: close is reached through lose or after drain */
+        cp__ic_conn_fail_flights(c, "pool connection closed");
+    free(c->buckets);
+    cp__wire_conn_destroy(c->wc);
+    free(c->pool_id);
+    free(c->hostname);
+    free(c->block_id);
+    free(c);
+    cp__ic_maybe_finish(ic);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    (void)status;
+    uv_handle_t *h = (uv_handle_t *)req->handle;
+    free(req);
+    if (!uv_is_closing(h))
+        uv_close(h, on_closed);
+}
+
+/* No longer counted as connected. */
+static void unregister(struct ic_conn *c)
+{
+    if (!c->registered)
+        return;
+    c->registered = false;
+    atomic_fetch_sub(&c->ic->pools_connected, 1);
+    atomic_fetch_sub(&c->ic->workers_connected, (int)c->worker_count);
+}
+
+void cp__ic_conn_close(struct ic_conn *c)
+{
+    if (c->state == IC_CLOSING)
+        return;
+    c->state = IC_CLOSING;
+    c->closing_at = cp__ic_now();
+    unregister(c);
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    /* Flush what is queued (REFUSE, SHUTDOWN), then close; the tick forces the
+     * close after CLOSE_GRACE when the peer does not read. */
+    uv_shutdown_t *req = malloc(sizeof *req);
+    if (!req || uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
+        free(req);
+        uv_close((uv_handle_t *)&c->tcp, on_closed);
+    }
+}
+
+void cp__ic_conn_lose(struct ic_conn *c, const char *reason)
+{
+    if (c->lost_reported)
+        return;
+    c->lost_reported = true;
+    if (c->pool_id) {
+        char text[1200];
+        snprintf(text, sizeof text, "pool lost: %s on %s (block %s): %s", c->pool_id,
+                 c->hostname, c->block_id, reason);
+        if (c->state == IC_READY) {
+            /* Counted gone before the hooks run, so the engine sees it gone. */
+            unregister(c);
+            atomic_fetch_add(&c->ic->pools_lost, 1);
+            CP_WARN(IC_SUBSYS, "%s: %s (%zu tries in flight)", c->ic->label, text, c->nflight);
+        }
+        cp__ic_conn_fail_flights(c, text);
+    } else {
+        CP_INFO(IC_SUBSYS, "%s: connection from %s ends before registering: %s", c->ic->label,
+                c->peer, reason);
+    }
+    cp__ic_conn_close(c);
+}
+
+/* Refuses the peer (the wire connection's failure when why is 0) and closes. */
+static void refuse(struct ic_conn *c, int why, const char *reason, const char *logtext)
+{
+    struct cp__interchange *ic = c->ic;
+    atomic_fetch_add(&ic->connections_refused, 1);
+    CP_WARN(IC_SUBSYS, "%s: refusing %s%s%s: %s", ic->label, c->pool_id ? "pool " : "",
+            c->pool_id ? c->pool_id : "connection from ", c->pool_id ? "" : c->peer, logtext);
+    struct cp__wire_buf b = {0};
+    cp_err e;
+    if (cp__wire_conn_refuse(c->wc, why, reason, &b, &e) == 0 && b.len) {
+        /* Written without cp__ic_conn_send: the connection is closed for sending now. */
+        uv_write_t *req = malloc(sizeof *req);
+        uv_buf_t ub = uv_buf_init(b.data, (unsigned)b.len);
+        if (req) {
+            req->data = b.data;
+            if (uv_write(req, (uv_stream_t *)&c->tcp, &ub, 1, on_write) == 0) {
+                atomic_fetch_add(&ic->frames_sent, 1);
+                b.data = NULL;
+            } else {
+                free(req);
+            }
+        }
+    }
+    cp__wire_buf_free(&b);
+    char text[CP_ERR_TEXT_MAX + 32];
+    snprintf(text, sizeof text, "refused: %s", logtext);
+    cp__ic_conn_lose(c, text);
+}
+
+/* ------------------------------------------------------------ writing */
+
+static void on_write(uv_write_t *req, int status)
+{
+    struct ic_conn *c = req->handle->data;
+    free(req->data);
+    free(req);
+    if (status < 0 && status != UV_ECANCELED && c->state != IC_CLOSING) {
+        char text[160];
+        snprintf(text, sizeof text, "write failed: %s", uv_strerror(status));
+        cp__ic_conn_lose(c, text);
+    }
+}
+
+static int write_buf(struct ic_conn *c, struct cp__wire_buf *b)
+{
+    uv_write_t *req = malloc(sizeof *req);
+    if (!req) {
+        cp__wire_buf_free(b);
+        cp__ic_conn_lose(c, "out of memory writing to the pool");
+        return -1;
+    }
+    req->data = b->data;
+    uv_buf_t ub = uv_buf_init(b->data, (unsigned)b->len);
+    int rc = uv_write(req, (uv_stream_t *)&c->tcp, &ub, 1, on_write);
+    *b = (struct cp__wire_buf){0};
+    if (rc < 0) {
+        free(req->data);
+        free(req);
+        char text[160];
+        snprintf(text, sizeof text, "write failed: %s", uv_strerror(rc));
+        cp__ic_conn_lose(c, text);
+        return -1;
+    }
+    atomic_fetch_add(&c->ic->frames_sent, 1);
+    return 0;
+}
+
+int cp__ic_conn_send(struct ic_conn *c, const struct cp__wire_msg *msg)
+{
+    if (c->state == IC_CLOSING)
+        return -1;
+    struct cp__wire_buf b = {0};
+    cp_err e;
+    if (cp__wire_conn_send(c->wc, msg, &b, &e) < 0) {
+        cp__wire_buf_free(&b);
+        CP_ERROR(IC_SUBSYS, "%s: cannot send %s to %s: %s", c->ic->label,
+                 cp__wire_type_name(msg->type), c->peer, e.text);
+        cp__ic_conn_lose(c, e.text);
+        return -1;
+    }
+    return write_buf(c, &b);
+}
+
+/* A job as a task record; borrows everything from job. */
+static void job_to_task(const struct cp__job *job, struct cp__wire_task *t)
+{
+    size_t nenv = 0;
+    while (job->env && job->env[nenv])
+        nenv++;
+    bool shell = job->kind == CP_JOB_SHELL;
+    const char *app = job->app && job->app->name && *job->app->name ? job->app->name
+                                                                    : shell ? "shell" : "";
+    *t = (struct cp__wire_task){
+        .task_id = job->task_id, .try_id = job->try_id,
+        .kind = shell ? CP_WIRE_TASK_SHELL : CP_WIRE_TASK_NATIVE,
+        .app = app, .library = NULL,
+        .args = shell ? NULL : job->args, .nargs = shell || job->nargs < 0 ? 0 : (size_t)job->nargs,
+        .cmd = shell ? job->cmd : NULL,
+        .stdout_path = job->stdout_path, .stderr_path = job->stderr_path,
+        .stdout_append = job->stdout_append, .stderr_append = job->stderr_append,
+        .walltime = job->walltime,
+        .env = job->env, .nenv = nenv,
+        .outputs = job->outputs, .noutputs = job->outputs ? job->noutputs : 0,
+        .priority = job->priority,
+    };
+}
+
+/* Packs jobs[0..n) into one TASKS frame appended to b. A batch over the cap, or
+ * one whose pack fails, is split in halves; a single task that cannot be packed
+ * fails alone. Returns how many jobs are in b (the others were failed or are put
+ * back by the caller) — in order: jobs[0..*sent) are packed, in possibly several
+ * frames. */
+static void pack_tasks(struct ic_conn *c, struct cp__job **jobs, size_t n,
+                       struct cp__wire_task *tasks, struct cp__wire_buf *b, struct cp__job **sent,
+                       size_t *nsent, size_t *nframes)
+{
+    struct cp__wire_msg m = {.type = CP_WIRE_TASKS, .u.tasks = {.tasks = tasks, .n = n}};
+    cp_err e;
+    if (cp__wire_conn_send(c->wc, &m, b, &e) == 0) {
+        for (size_t i = 0; i < n; i++)
+            sent[(*nsent)++] = jobs[i];
+        (*nframes)++;
+        return;
+    }
+    if (n > 1) {
+        size_t h = n / 2;
+        pack_tasks(c, jobs, h, tasks, b, sent, nsent, nframes);
+        pack_tasks(c, jobs + h, n - h, tasks + h, b, sent, nsent, nframes);
+        return;
+    }
+    CP_WARN(IC_SUBSYS, "%s: task %ld try %d cannot be sent: %s", c->ic->label, jobs[0]->task_id,
+            jobs[0]->try_id, e.text);
+    cp__ic_fail_job(c->ic, jobs[0], "cannot send the task to a pool: %s", e.text);
+}
+
+void cp__ic_conn_send_tasks(struct ic_conn *c, struct cp__job **jobs, size_t n)
+{
+    struct cp__interchange *ic = c->ic;
+    struct cp__wire_task *tasks = calloc(n, sizeof *tasks);
+    struct cp__job **sent = calloc(n, sizeof *sent);
+    if (!tasks || !sent) {
+        free(tasks);
+        free(sent);
+        for (size_t i = 0; i < n; i++)
+            cp__ic_fail_job(ic, jobs[i], "out of memory sending the task to a pool");
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        job_to_task(jobs[i], &tasks[i]);
+    struct cp__wire_buf b = {0};
+    size_t nsent = 0, nframes = 0;
+    pack_tasks(c, jobs, n, tasks, &b, sent, &nsent, &nframes);
+    free(tasks);
+    /* In flight before the write: a write that fails at once loses the pool, which
+     * fails them as "pool lost" like any other try on it. */
+    for (size_t i = 0; i < nsent; i++)
+        if (flight_add(c, sent[i]) < 0) {
+            /* Its bytes are in b already; the pool's result for it is then dropped. */
+            cp__ic_fail_job(ic, sent[i], "out of memory tracking the task");
+            sent[i] = NULL;
+        }
+    if (nsent) {
+        if (write_buf(c, &b) == 0) {
+            atomic_fetch_add(&ic->frames_sent, nframes - 1);   /* write_buf counted one */
+            atomic_fetch_add(&ic->tasks_sent, nsent);
+            CP_DEBUG(IC_SUBSYS, "%s: %zu tasks to pool %s", ic->label, nsent, c->pool_id);
+            if (ic->hooks.running)
+                for (size_t i = 0; i < nsent; i++)
+                    if (sent[i])
+                        ic->hooks.running(ic->hooks.eng, sent[i]);
+        }
+    } else {
+        cp__wire_buf_free(&b);
+    }
+    free(sent);
+}
+
+/* ------------------------------------------------------------ messages */
+
+static void send_drained(struct ic_conn *c)
+{
+    struct cp__wire_msg m = {.type = CP_WIRE_SHUTDOWN,
+                             .u.shutdown = {.mode = CP_WIRE_SHUTDOWN_DRAINED,
+                                            .reason = "drained"}};
+    CP_INFO(IC_SUBSYS, "%s: pool %s drained", c->ic->label, c->pool_id);
+    if (cp__ic_conn_send(c, &m) == 0)
+        cp__ic_conn_close(c);
+}
+
+static void on_register(struct ic_conn *c, const struct cp__wire_register *r)
+{
+    struct cp__interchange *ic = c->ic;
+    c->pool_id = strdup(r->pool_id);
+    c->hostname = strdup(r->hostname);
+    c->block_id = strdup(r->block_id ? r->block_id : "");
+    if (!c->pool_id || !c->hostname || !c->block_id) {
+        refuse(c, CP_WIRE_WHY_POLICY, "the interchange is out of memory", "out of memory");
+        return;
+    }
+    if (ic->shut) {
+        refuse(c, CP_WIRE_WHY_POLICY, "the interchange is shutting down", "shutting down");
+        return;
+    }
+    for (struct ic_conn *o = ic->conns; o; o = o->next)
+        if (o != c && o->state == IC_READY && strcmp(o->pool_id, c->pool_id) == 0) {
+            char text[300];
+            snprintf(text, sizeof text, "a pool with id %s is already connected", c->pool_id);
+            free(c->pool_id);   /* not this one's to report lost under that name */
+            c->pool_id = NULL;
+            refuse(c, CP_WIRE_WHY_POLICY, text, text);
+            return;
+        }
+    c->pid = r->pid;
+    c->cores = r->cores;
+    c->memory_gb = r->memory_gb;
+    c->worker_count = r->worker_count;
+    c->max_capacity = r->max_capacity;
+    struct cp__wire_msg w = {.type = CP_WIRE_WELCOME,
+                             .u.welcome = {.heartbeat_period = ic->hb_period,
+                                           .heartbeat_threshold = ic->hb_threshold,
+                                           .software = "cparsl " CPARSL_VERSION}};
+    if (cp__ic_conn_send(c, &w) < 0)
+        return;
+    c->state = IC_READY;
+    c->registered = true;
+    c->idle_since = cp__ic_wall();
+    c->next_heartbeat = cp__ic_now() + ic->hb_period;
+    atomic_fetch_add(&ic->pools_connected, 1);
+    atomic_fetch_add(&ic->workers_connected, (int)c->worker_count);
+    CP_INFO(IC_SUBSYS, "%s: pool %s registered from %s: host %s, block %s, pid %lld, "
+            "%lld workers, capacity %lld, %lld cores, %.1f GB, %s, %s", ic->label, c->pool_id,
+            c->peer, c->hostname, c->block_id, (long long)c->pid, (long long)c->worker_count,
+            (long long)c->max_capacity, (long long)c->cores, c->memory_gb,
+            cp__wire_conn_sealed(c->wc) ? "sealed" : "unsealed",
+            r->software ? r->software : "?");
+    if (cp__ic_block_held(ic, c->block_id)) {
+        c->held = true;
+        struct cp__wire_msg h = {.type = CP_WIRE_HOLD, .u.hold.held = true};
+        (void)cp__ic_conn_send(c, &h);
+    }
+}
+
+static void on_results(struct ic_conn *c, const struct cp__wire_results *rs)
+{
+    struct cp__interchange *ic = c->ic;
+    atomic_fetch_add(&ic->results_received, rs->n);
+    for (size_t i = 0; i < rs->n; i++) {
+        const struct cp__wire_result *r = &rs->results[i];
+        struct cp__job *job = NULL;
+        if (r->task_id <= LONG_MAX && r->try_id <= INT32_MAX)
+            job = flight_take(c, (long)r->task_id, (int)r->try_id);
+        if (!job) {
+            atomic_fetch_add(&ic->results_unknown, 1);
+            CP_WARN(IC_SUBSYS, "%s: pool %s sent a result for task %lld try %lld, which is "
+                    "not in flight there; dropped", ic->label, c->pool_id,
+                    (long long)r->task_id, (long long)r->try_id);
+            continue;
+        }
+        job->failed = !r->ok;
+        job->timed_out = r->timed_out;
+        job->t_start = r->t_start;
+        job->t_end = r->t_end;
+        free(job->error);
+        job->error = NULL;
+        if (r->ok) {
+            cp__value_clear(&job->result);
+            if (r->value)
+                cp__value_copy(&job->result, r->value);
+        } else {
+            job->error = strdup(r->error ? r->error : "the try failed on the pool (no text)");
+        }
+        cp__ic_report(ic, job);
+    }
+    if (c->draining && c->nflight == 0)
+        send_drained(c);
+}
+
+static void on_message(struct ic_conn *c, struct cp__wire_msg *m)
+{
+    struct cp__interchange *ic = c->ic;
+    switch (m->type) {
+    case CP_WIRE_CLIENT_HELLO: {
+        struct cp__wire_msg s = {.type = CP_WIRE_SERVER_HELLO};
+        (void)cp__ic_conn_send(c, &s);
+        break;
+    }
+    case CP_WIRE_REGISTER:
+        on_register(c, &m->u.reg);
+        break;
+    case CP_WIRE_RESULTS:
+        on_results(c, &m->u.results);
+        break;
+    case CP_WIRE_HEARTBEAT:
+        break;   /* last_recv is enough */
+    case CP_WIRE_DRAIN:
+        if (!c->draining)
+            CP_INFO(IC_SUBSYS, "%s: pool %s drains (%zu tries in flight)", ic->label,
+                    c->pool_id, c->nflight);
+        c->draining = true;
+        if (c->nflight == 0)
+            send_drained(c);
+        break;
+    case CP_WIRE_REFUSE: {
+        char text[1024];
+        snprintf(text, sizeof text, "the pool refused the interchange: %s",
+                 m->u.refuse.reason ? m->u.refuse.reason : "(no reason)");
+        cp__ic_conn_lose(c, text);
+        break;
+    }
+    default:   /* the wire connection lets nothing else through */
+        break;
+    }
+}
+
+/* ------------------------------------------------------------ reading */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    struct ic_conn *c = h->data;
+    *buf = uv_buf_init(c->ic->rbuf, sizeof c->ic->rbuf);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct ic_conn *c = s->data;
+    struct cp__interchange *ic = c->ic;
+    if (nread == 0 || c->state == IC_CLOSING)
+        return;
+    cp_err e = {0};
+    if (nread < 0) {
+        if (nread != UV_EOF) {
+            char text[160];
+            snprintf(text, sizeof text, "connection error: %s", uv_strerror((int)nread));
+            cp__ic_conn_lose(c, text);
+        } else if (cp__wire_conn_eof(c->wc, &e) < 0) {
+            atomic_fetch_add(&ic->connections_refused, 1);
+            cp__ic_conn_lose(c, e.text);
+        } else {
+            cp__ic_conn_lose(c, "connection closed");
+        }
+        cp__ic_dispatch(ic);
+        return;
+    }
+    c->last_recv = cp__ic_now();
+    size_t off = 0, n = (size_t)nread;
+    while (off < n && c->state != IC_CLOSING) {
+        struct cp__wire_msg m;
+        size_t used = 0;
+        int rc = cp__wire_conn_recv(c->wc, buf->base + off, n - off, &used, &m, &e);
+        off += used;
+        if (rc < 0) {
+            if (cp__wire_conn_failure(c->wc))
+                refuse(c, 0, NULL, e.text);
+            else   /* the peer's REFUSE closed it */
+                cp__ic_conn_lose(c, e.text);
+            break;
+        }
+        if (rc == 1) {
+            atomic_fetch_add(&ic->frames_received, 1);
+            on_message(c, &m);
+            cp__wire_msg_clear(&m);
+        }
+    }
+    cp__ic_dispatch(ic);
+}
+
+void cp__ic_conn_tick(struct ic_conn *c, double now)
+{
+    struct cp__interchange *ic = c->ic;
+    if (c->state == IC_CLOSING) {
+        if (now - c->closing_at > CLOSE_GRACE && !uv_is_closing((uv_handle_t *)&c->tcp))
+            uv_close((uv_handle_t *)&c->tcp, on_closed);
+        return;
+    }
+    /* A handshake gets threshold from accept in all, however it trickles bytes. */
+    double silent = now - (c->state == IC_HANDSHAKE ? c->accepted_at : c->last_recv);
+    if (silent > ic->hb_threshold) {
+        char text[200];
+        if (c->state == IC_HANDSHAKE) {
+            snprintf(text, sizeof text, "no handshake within %.3g s", ic->hb_threshold);
+            refuse(c, CP_WIRE_WHY_POLICY, text, text);
+        } else {
+            snprintf(text, sizeof text, "no frame for %.3g s (heartbeat_threshold %.3g s)",
+                     silent, ic->hb_threshold);
+            cp__ic_conn_lose(c, text);
+        }
+        return;
+    }
+    if (c->state == IC_READY && now >= c->next_heartbeat) {
+        c->next_heartbeat = now + ic->hb_period;
+        struct cp__wire_msg m = {.type = CP_WIRE_HEARTBEAT,
+                                 .u.heartbeat = {.free_slots = cp__ic_conn_free(c),
+                                                 .running = (int64_t)c->nflight}};
+        (void)cp__ic_conn_send(c, &m);
+    }
+}
+
+/* ------------------------------------------------------------ accepting */
+
+void cp__ic_on_connection(uv_stream_t *server, int status)
+{
+    struct cp__interchange *ic = server->data;
+    if (status < 0) {
+        CP_WARN(IC_SUBSYS, "%s: accept failed: %s", ic->label, uv_strerror(status));
+        return;
+    }
+    struct ic_conn *c = calloc(1, sizeof *c);
+    if (!c || uv_tcp_init(&ic->loop, &c->tcp) < 0) {
+        /* Take the connection off the backlog and drop it. */
+        CP_ERROR(IC_SUBSYS, "%s: out of memory accepting a connection", ic->label);
+        free(c);
+        uv_tcp_t *t = malloc(sizeof *t);
+        if (t && uv_tcp_init(&ic->loop, t) == 0) {
+            (void)uv_accept(server, (uv_stream_t *)t);
+            uv_close((uv_handle_t *)t, (uv_close_cb)free);
+        } else {
+            free(t);
+        }
+        return;
+    }
+    c->ic = ic;
+    c->tcp.data = c;
+    c->state = IC_HANDSHAKE;
+    c->accepted_at = c->last_recv = cp__ic_now();
+    c->next = ic->conns;
+    if (ic->conns)
+        ic->conns->prev = c;
+    ic->conns = c;
+    snprintf(c->peer, sizeof c->peer, "?");
+    int rc = uv_accept(server, (uv_stream_t *)&c->tcp);
+    cp_err e;
+    if (rc == 0 && !(c->wc = cp__wire_conn_create(CP_WIRE_INTERCHANGE, ic->secret,
+                                                  ic->encrypted, &e)))
+        rc = UV_ENOMEM;
+    if (rc == 0) {
+        struct sockaddr_storage sa;
+        int len = sizeof sa;
+        if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &len) == 0) {
+            char host[48] = "?";
+            int port = 0;
+            if (sa.ss_family == AF_INET6) {
+                uv_ip6_name((struct sockaddr_in6 *)&sa, host, sizeof host);
+                port = ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
+            } else {
+                uv_ip4_name((struct sockaddr_in *)&sa, host, sizeof host);
+                port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
+            }
+            snprintf(c->peer, sizeof c->peer, "%s:%d", host, port);
+        }
+        (void)uv_tcp_nodelay(&c->tcp, 1);
+        rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    }
+    if (rc < 0) {
+        CP_WARN(IC_SUBSYS, "%s: cannot take a connection: %s", ic->label, uv_strerror(rc));
+        c->state = IC_CLOSING;
+        uv_close((uv_handle_t *)&c->tcp, on_closed);
+        return;
+    }
+    atomic_fetch_add(&ic->connections, 1);
+    CP_DEBUG(IC_SUBSYS, "%s: connection from %s", ic->label, c->peer);
+    if (ic->shut)
+        refuse(c, CP_WIRE_WHY_POLICY, "the interchange is shutting down", "shutting down");
+}
