@@ -35,6 +35,7 @@ LDLIBS  += $(DEP_LIBS) -ldl -lm
 LIB_SRC := $(sort $(wildcard common/*.c engine/*.c executors/*.c providers/*.c monitoring/*.c \
                              workflows/*.c))
 CLI_SRC := $(sort $(wildcard workflows/cli/*.c))
+WORKER_SRC := executors/cli/parsl_worker.c
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 # Config templates are compiled in (tools/embed-templates.sh), so `config: local`
 # needs no installed files. templates.list changes only when the set of templates
@@ -48,7 +49,7 @@ EXAMPLES := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-BINS := $(BUILD)/parsl-run
+BINS := $(BUILD)/parsl-run $(BUILD)/parsl-worker
 
 .PHONY: all deps lib bin tests examples bench test example install uninstall clean check-symbols fuzz FORCE
 
@@ -84,6 +85,11 @@ $(BUILD)/libcparsl.a: $(LIB_OBJ)
 # parsl-run takes the whole library and exports its public symbols, so the shared
 # libraries a workflow names (native apps) bind to this copy of the app registry.
 $(BUILD)/parsl-run: $(CLI_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libcparsl.a
+	$(CC) $(LDFLAGS) -rdynamic -o $@ $(filter %.o,$^) \
+	  -Wl,--whole-archive $(BUILD)/libcparsl.a -Wl,--no-whole-archive $(LDLIBS)
+
+# parsl-worker (the pool) likewise: --app-library libraries bind to its registry.
+$(BUILD)/parsl-worker: $(WORKER_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libcparsl.a
 	$(CC) $(LDFLAGS) -rdynamic -o $@ $(filter %.o,$^) \
 	  -Wl,--whole-archive $(BUILD)/libcparsl.a -Wl,--no-whole-archive $(LDLIBS)
 
@@ -179,7 +185,7 @@ check-symbols: lib
 install: lib bin
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 	  $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
-	install -m 755 $(BUILD)/parsl-run $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(BUILD)/parsl-run $(BUILD)/parsl-worker $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 docs/parsl-run.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 include/cparsl.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 $(BUILD)/libcparsl.a $(DESTDIR)$(PREFIX)/lib/
@@ -188,7 +194,8 @@ install: lib bin
 	$(call render_pc,$(PREFIX)) > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cparsl.pc
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/parsl-run $(DESTDIR)$(PREFIX)/share/man/man1/parsl-run.1
+	rm -f $(DESTDIR)$(PREFIX)/bin/parsl-run $(DESTDIR)$(PREFIX)/bin/parsl-worker \
+	      $(DESTDIR)$(PREFIX)/share/man/man1/parsl-run.1
 	rm -f $(DESTDIR)$(PREFIX)/include/cparsl.h $(DESTDIR)$(PREFIX)/lib/libcparsl.* \
 	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/cparsl.pc
 

@@ -140,9 +140,9 @@ static int k_strategy(struct build *b, const struct cp__ynode *v, cp_err *err)
     if (one_of(v, "strategy", kinds, &s, err) != 0)
         return -1;
     if (strcmp(s, "none") != 0)
-        return cp__yerr(err, v, "strategy '%s' is not supported yet by this build (it scales "
-                                "blocks of pilot workers, which come with the high_throughput "
-                                "executor); use none", s);
+        return cp__yerr(err, v, "strategy '%s' is not supported yet by this build (block "
+                                "scaling is not built; blocks start as init_blocks says); use "
+                                "none", s);
     return 0;
 }
 

@@ -84,10 +84,13 @@ const struct cp__exec_type cp__exec_type_thread_pool = {
 
 const struct cp__exec_type *const cp__exec_types[] = {
     &cp__exec_type_thread_pool,
+    &cp__exec_type_high_throughput,
     NULL,
 };
 
-const char *const cp__exec_types_planned[] = {"high_throughput", NULL};
+/* Parsl's other executors: named so a config moved from Parsl gets a clear
+ * "not supported" rather than "unknown". */
+const char *const cp__exec_types_planned[] = {"work_queue", "taskvine", "mpi", "flux", NULL};
 
 const struct cp__exec_type *cp__exec_type_find(const char *name)
 {

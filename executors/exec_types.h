@@ -59,5 +59,7 @@ struct cp__tp_settings {
     int max_threads;
 };
 extern const struct cp__exec_type cp__exec_type_thread_pool;
+/* The pilot-worker executor (executors/htex.c). */
+extern const struct cp__exec_type cp__exec_type_high_throughput;
 
 #endif

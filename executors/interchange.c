@@ -141,6 +141,8 @@ static void take_queue(struct cp__interchange *ic)
         j->next = NULL;
         if (ic->shut)
             cp__ic_fail_job(ic, j, "executor shut down");
+        else if (ic->broken)
+            cp__ic_fail_job(ic, j, "%s", ic->broken);
         else if (heap_push(ic, j) < 0)
             cp__ic_fail_job(ic, j, "out of memory queueing the task");
         j = next;
@@ -178,6 +180,26 @@ void cp__ic_dispatch(struct cp__interchange *ic)
     } while (c != start && ic->nheap > 0);
     if (next_rr)
         ic->rr = next_rr;
+}
+
+/* ------------------------------------------------------------ giving up */
+
+static void call_on_loop(struct cp__interchange *ic, void (*fn)(struct cp__interchange *, void *),
+                         void *arg);
+
+static void do_fail_pending(struct cp__interchange *ic, void *arg)
+{
+    const char *reason = arg;
+    if (!ic->broken && !(ic->broken = strdup(reason)))
+        ic->broken = NULL;      /* no memory: fail what is pending now, at least */
+    take_queue(ic);
+    while (ic->nheap > 0)
+        cp__ic_fail_job(ic, heap_pop(ic), "%s", reason);
+}
+
+void cp__interchange_fail_pending(struct cp__interchange *ic, const char *reason)
+{
+    call_on_loop(ic, do_fail_pending, (void *)reason);
 }
 
 /* ------------------------------------------------------------ blocks */
@@ -452,6 +474,7 @@ static void destroy_fields(struct cp__interchange *ic)
     for (size_t i = 0; i < ic->nheld; i++)
         free(ic->held_blocks[i]);
     free(ic->held_blocks);
+    free(ic->broken);
     free(ic->heap);
     free(ic->label);
     free(ic->address);

@@ -99,6 +99,12 @@ int cp__interchange_hold_block(struct cp__interchange *ic, const char *block_id,
 void cp__interchange_block_info(struct cp__interchange *ic, const char *block_id,
                                 struct cp__ic_block_info *out);
 
+/* Gives up on work not yet sent to a pool: every pending try, and every try
+ * submitted later, fails with reason (borrowed for the call). Tries already on
+ * pools keep running. For an executor whose blocks all failed (DESIGN §9) and for
+ * an interrupt. Not from a hook; waits for the loop. */
+void cp__interchange_fail_pending(struct cp__interchange *ic, const char *reason);
+
 /* Stops accepting, fails every pending and in-flight job with "executor shut
  * down" through done, sends SHUTDOWN (now) to every pool, closes every
  * connection, joins the loop thread and frees. Not from a hook. NULL is fine. */

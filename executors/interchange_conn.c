@@ -5,7 +5,11 @@
  */
 #include "executors/interchange_impl.h"
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -278,6 +282,31 @@ int cp__ic_conn_send(struct ic_conn *c, const struct cp__wire_msg *msg)
     return write_buf(c, &b);
 }
 
+static char self_path[PATH_MAX];
+
+static void read_self(void)
+{
+    ssize_t n = readlink("/proc/self/exe", self_path, sizeof self_path - 1);
+    self_path[n > 0 ? n : 0] = '\0';
+}
+
+/* The shared library a native app's definition lives in, so a pool can open
+ * the same one (YAML workflows name their apps' libraries; C programs linking a
+ * library of apps get the same). NULL for an app in the main program: the pool
+ * then needs --app-library or an app host. dladdr's answer is the path the
+ * library was opened with, which pools on a shared file system can open too. */
+static const char *app_library(const cp_app_def *app)
+{
+    Dl_info info;
+    if (!app || !dladdr(app, &info) || !info.dli_fname)
+        return NULL;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, read_self);
+    if (self_path[0] && strcmp(info.dli_fname, self_path) == 0)
+        return NULL;
+    return info.dli_fname[0] == '/' ? info.dli_fname : NULL;
+}
+
 /* A job as a task record; borrows everything from job. */
 static void job_to_task(const struct cp__job *job, struct cp__wire_task *t)
 {
@@ -290,7 +319,7 @@ static void job_to_task(const struct cp__job *job, struct cp__wire_task *t)
     *t = (struct cp__wire_task){
         .task_id = job->task_id, .try_id = job->try_id,
         .kind = shell ? CP_WIRE_TASK_SHELL : CP_WIRE_TASK_NATIVE,
-        .app = app, .library = NULL,
+        .app = app, .library = shell ? NULL : app_library(job->app),
         .args = shell ? NULL : job->args, .nargs = shell || job->nargs < 0 ? 0 : (size_t)job->nargs,
         .cmd = shell ? job->cmd : NULL,
         .stdout_path = job->stdout_path, .stderr_path = job->stderr_path,

@@ -94,6 +94,8 @@ struct cp__interchange {
     struct cp__job **heap;              /* pending, ordered by (priority, task id, seq) */
     size_t nheap, heap_cap;
     uint64_t seq;
+    char *broken;                       /* set by cp__interchange_fail_pending: every
+                                         * pending and later try fails with it */
     char **held_blocks;                 /* blocks held by hold_block */
     size_t nheld;
     char rbuf[64 * 1024];               /* one read buffer for every connection

@@ -1,0 +1,612 @@
+/* executors/htex.c — the `high_throughput` executor (docs/htex.md): the
+ * interchange, the run's secret, and the blocks a provider starts, behind the
+ * executor interface.
+ *
+ * The executor owns three things. The interchange does the work: submit hands
+ * it the try, and the done hook comes back from its loop thread. The blocks are
+ * each one provider job running the launcher-wrapped `parsl-worker` command.
+ * The block thread polls the provider for their states.
+ *
+ * Settings are parsed here, for the config loader (one row in exec_types.c).
+ * Whatever create needs later is copied, because the config is freed once the
+ * run has started.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "executors/exec_types.h"
+#include "executors/interchange.h"
+#include "executors/pool_layout.h"
+#include "providers/launcher.h"
+#include "providers/provider.h"
+
+#define MAX_BLOCKS_EVER 4096
+
+struct htex_settings {
+    struct cp__pool_settings pool;      /* owns its strings */
+    char *address;                      /* NULL: 127.0.0.1 */
+    int worker_port, port_min, port_max;
+    int prefetch_capacity;
+    double heartbeat_period, heartbeat_threshold, drain_period;
+    bool encrypted;
+    char *app_library;                  /* for every pool (--app-library), or NULL */
+    struct cp__provider_config provider;
+};
+
+/* ------------------------------------------------------------ settings */
+
+static const char *const own_keys[] = {
+    "label", "type", "address", "worker_port", "worker_port_range", "prefetch_capacity",
+    "heartbeat_period", "heartbeat_threshold", "encrypted", "drain_period",
+    "worker_app_library", "provider", NULL,
+};
+
+static void settings_free(void *p)
+{
+    struct htex_settings *s = p;
+    if (!s)
+        return;
+    cp__pool_settings_clear(&s->pool);
+    free(s->address);
+    free(s->app_library);
+    cp__provider_config_fini(&s->provider);
+    free(s);
+}
+
+static int read_seconds(const struct cp__ynode *map, const char *key, double def, bool zero_ok,
+                        double *out, cp_err *err)
+{
+    const struct cp__ynode *n = cp__ymap_get(map, key);
+    *out = def;
+    if (cp__ynode_is_null(n))
+        return 0;
+    if (cp__ynode_double(n, key, out, err) != 0)
+        return -1;
+    if (!(*out > 0 || (zero_ok && *out == 0)) || *out > 1e7)
+        return cp__yerr(err, n, "%s must be a number of seconds %s 0 (and at most 10^7), "
+                        "got '%s'", key, zero_ok ? ">=" : ">", n->str);
+    return 0;
+}
+
+static int read_port(const struct cp__ynode *n, const char *key, int *out, cp_err *err)
+{
+    long v;
+    if (cp__ynode_long(n, key, &v, err) != 0)
+        return -1;
+    if (v < 1 || v > 65535)
+        return cp__yerr(err, n, "%s must be a TCP port from 1 to 65535, got '%s'", key, n->str);
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_ports(const struct cp__ynode *map, struct htex_settings *s, cp_err *err)
+{
+    const struct cp__ynode *n = cp__ymap_get(map, "worker_port");
+    if (!cp__ynode_is_null(n) && read_port(n, "worker_port", &s->worker_port, err) != 0)
+        return -1;
+    const struct cp__ynode *r = cp__ymap_get(map, "worker_port_range");
+    if (cp__ynode_is_null(r))
+        return 0;
+    if (r->kind != CP_Y_SEQ || r->n != 2)
+        return cp__yerr(err, r, "worker_port_range must be a list of two ports, [low, high]");
+    if (read_port(r->kids[0], "worker_port_range[0]", &s->port_min, err) != 0 ||
+        read_port(r->kids[1], "worker_port_range[1]", &s->port_max, err) != 0)
+        return -1;
+    if (s->port_min > s->port_max)
+        return cp__yerr(err, r, "worker_port_range: the low port %d is above the high port %d",
+                        s->port_min, s->port_max);
+    if (s->worker_port)
+        return cp__yerr(err, r, "give worker_port or worker_port_range, not both");
+    return 0;
+}
+
+static int htex_parse(const struct cp__ynode *map, void **out, cp_err *err)
+{
+    struct htex_settings *s = calloc(1, sizeof *s);
+    if (!s)
+        return cp__errf(err, ENOMEM, "out of memory");
+    s->encrypted = true;                /* Parsl's default since 2026-01 */
+    const struct cp__ynode *n;
+    if (cp__pool_settings_parse(map, own_keys, "high_throughput executor", &s->pool, err) != 0)
+        goto error;
+    if (!cp__ynode_is_null(n = cp__ymap_get(map, "address"))) {
+        const char *a;
+        if (cp__ynode_str(n, "address", &a, err) != 0 || !(s->address = strdup(a)))
+            goto error;
+    }
+    if (parse_ports(map, s, err) != 0 ||
+        read_seconds(map, "heartbeat_period", 30, false, &s->heartbeat_period, err) != 0 ||
+        read_seconds(map, "heartbeat_threshold", 0, false, &s->heartbeat_threshold, err) != 0 ||
+        read_seconds(map, "drain_period", 0, false, &s->drain_period, err) != 0)
+        goto error;
+    if (s->heartbeat_threshold == 0)
+        s->heartbeat_threshold = 2 * s->heartbeat_period;
+    if (s->heartbeat_threshold < s->heartbeat_period) {
+        cp__yerr(err, cp__ymap_get(map, "heartbeat_threshold"), "heartbeat_threshold (%g s) "
+                 "must be at least heartbeat_period (%g s)", s->heartbeat_threshold,
+                 s->heartbeat_period);
+        goto error;
+    }
+    if (!cp__ynode_is_null(n = cp__ymap_get(map, "prefetch_capacity"))) {
+        long v;
+        if (cp__ynode_long(n, "prefetch_capacity", &v, err) != 0)
+            goto error;
+        if (v < 0 || v > 1 << 20) {
+            cp__yerr(err, n, "prefetch_capacity must be from 0 to %d, got '%s'", 1 << 20, n->str);
+            goto error;
+        }
+        s->prefetch_capacity = (int)v;
+    }
+    if (!cp__ynode_is_null(n = cp__ymap_get(map, "encrypted")) &&
+        cp__ynode_bool(n, "encrypted", &s->encrypted, err) != 0)
+        goto error;
+    if (!cp__ynode_is_null(n = cp__ymap_get(map, "worker_app_library"))) {
+        const char *a;
+        if (cp__ynode_str(n, "worker_app_library", &a, err) != 0 ||
+            !(s->app_library = strdup(a)))
+            goto error;
+    }
+    n = cp__ymap_get(map, "provider");
+    if (!cp__ynode_is_null(n)) {
+        if (n->kind != CP_Y_MAP) {
+            cp__yerr(err, n, "provider must be a mapping with a type (local, slurm, …)");
+            goto error;
+        }
+        if (cp__provider_config_parse(n, "provider of a high_throughput executor", &s->provider,
+                                      err) != 0)
+            goto error;
+    } else if (cp__provider_config_default(&cp__provider_local, &s->provider, err) != 0) {
+        goto error;
+    }
+    *out = s;
+    return 0;
+error:
+    if (!err || !err->text[0])
+        cp__errf(err, ENOMEM, "out of memory");
+    settings_free(s);
+    return -1;
+}
+
+static void htex_describe(const void *p, char *buf, size_t n)
+{
+    const struct htex_settings *s = p;
+    snprintf(buf, n, "high_throughput, provider %s, blocks %d..%d (init %d), %s",
+             s->provider.type->name, s->provider.common.min_blocks,
+             s->provider.common.max_blocks, s->provider.common.init_blocks,
+             s->encrypted ? "encrypted" : "authenticated, not encrypted");
+}
+
+/* ------------------------------------------------------------ the executor */
+
+struct block {
+    char id[16];
+    char *job_id;               /* NULL when submit failed */
+    enum cp__block_state state;
+    struct cp__block_status last;   /* the latest status (owned strings) */
+    char *submit_error;
+};
+
+struct htex {
+    struct cp__executor base;
+    struct cp__interchange *ic;
+    struct cp__provider *prov;
+    struct cp__launcher *launcher;  /* owned copy */
+    int nodes_per_block, init_blocks, min_blocks, max_blocks;
+    double poll_interval;
+    char *dir;                  /* runinfo/NNN/<label> */
+    char *worker_cmd;           /* everything but --block-id */
+    struct block *blocks;
+    size_t nblocks;
+    pthread_t thread;
+    bool thread_started;
+    pthread_mutex_t mu;         /* blocks, stopping */
+    pthread_cond_t cv;
+    bool stopping;
+    bool gave_up;               /* every block failed: pending work was failed */
+};
+
+/* The parsl-worker program: $CPARSL_WORKER, else beside this executable (the
+ * build and install layouts both put it there), else the one on PATH. */
+static char *worker_program(void)
+{
+    const char *env = getenv("CPARSL_WORKER");
+    if (env && *env)
+        return strdup(env);
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            *slash = '\0';
+            char *cand = cp__strdup_printf("%s/parsl-worker", self);
+            if (cand && access(cand, X_OK) == 0)
+                return cand;
+            free(cand);
+        }
+    }
+    return strdup("parsl-worker");
+}
+
+/* Appends " --flag value" (value quoted) to *cmd; 0, or -1 when memory runs out. */
+static int add_arg(char **cmd, const char *flag, const char *value)
+{
+    char *q = value ? cp__shell_quote(value) : NULL;
+    if (value && !q)
+        return -1;
+    char *next = cp__strdup_printf("%s %s%s%s", *cmd, flag, q ? " " : "", q ? q : "");
+    free(q);
+    if (!next)
+        return -1;
+    free(*cmd);
+    *cmd = next;
+    return 0;
+}
+
+static char *build_worker_cmd(const struct htex_settings *s, const char *address, int port,
+                              const char *secret_path)
+{
+    char *prog = worker_program(), *cmd = prog ? cp__shell_quote(prog) : NULL;
+    free(prog);
+    if (!cmd)
+        return NULL;
+    char num[64];
+    int rc = add_arg(&cmd, "--addresses", address);
+    snprintf(num, sizeof num, "%d", port);
+    rc = rc ? rc : add_arg(&cmd, "--port", num);
+    rc = rc ? rc : add_arg(&cmd, "--secret-file", secret_path);
+    if (!rc && s->pool.cores_per_worker > 0) {
+        snprintf(num, sizeof num, "%.17g", s->pool.cores_per_worker);
+        rc = add_arg(&cmd, "--cores-per-worker", num);
+    }
+    if (!rc && s->pool.mem_per_worker > 0) {
+        snprintf(num, sizeof num, "%.17g", s->pool.mem_per_worker);
+        rc = add_arg(&cmd, "--mem-per-worker", num);
+    }
+    if (!rc && s->pool.max_workers_per_node > 0) {
+        snprintf(num, sizeof num, "%d", s->pool.max_workers_per_node);
+        rc = add_arg(&cmd, "--max-workers-per-node", num);
+    }
+    if (!rc && s->pool.cpu_affinity)
+        rc = add_arg(&cmd, "--cpu-affinity", s->pool.cpu_affinity);
+    if (!rc && s->pool.naccelerators) {
+        char *list = NULL;
+        if (!s->pool.accelerators) {
+            list = cp__strdup_printf("%zu", s->pool.naccelerators);
+        } else {
+            list = strdup("");
+            for (size_t i = 0; list && i < s->pool.naccelerators; i++) {
+                char *l2 = cp__strdup_printf("%s%s%s", list, i ? ";" : "",
+                                             s->pool.accelerators[i]);
+                free(list);
+                list = l2;
+            }
+        }
+        rc = list ? add_arg(&cmd, "--available-accelerators", list) : -1;
+        free(list);
+    }
+    if (!rc && s->prefetch_capacity) {
+        snprintf(num, sizeof num, "%d", s->prefetch_capacity);
+        rc = add_arg(&cmd, "--prefetch-capacity", num);
+    }
+    if (!rc && s->drain_period > 0) {
+        snprintf(num, sizeof num, "%.17g", s->drain_period);
+        rc = add_arg(&cmd, "--drain-period", num);
+    }
+    if (!rc && s->encrypted)
+        rc = add_arg(&cmd, "--encrypted", NULL);
+    if (!rc && s->app_library)
+        rc = add_arg(&cmd, "--app-library", s->app_library);
+    if (rc) {
+        free(cmd);
+        return NULL;
+    }
+    return cmd;
+}
+
+/* Starts one more block (called with mu held). Failures are recorded in the block
+ * and logged: the executor keeps its other blocks. */
+static void start_block(struct htex *h)
+{
+    if (h->nblocks == MAX_BLOCKS_EVER)
+        return;
+    struct block *b = &h->blocks[h->nblocks++];
+    memset(b, 0, sizeof *b);
+    snprintf(b->id, sizeof b->id, "%zu", h->nblocks - 1);
+    cp_err err = {0};
+    char *job_name = cp__strdup_printf("parsl.%s.block-%s", h->base.label, b->id);
+    char *cmd = NULL, *text = NULL;
+    char *logdir = cp__strdup_printf("%s/block-%s", h->dir, b->id);
+    if (job_name && logdir)
+        cmd = cp__strdup_printf("%s --block-id %s --logdir %s", h->worker_cmd, b->id, logdir);
+    char *script_dir = cp__strdup_printf("%s/submit_scripts", h->dir);
+    if (cmd && script_dir && cp__mkdir_p(script_dir, &err) == 0)
+        text = cp__launcher_render(h->launcher, cmd, 1, h->nodes_per_block, script_dir,
+                                   job_name, &err);
+    if (text)
+        b->job_id = cp__provider_submit(h->prov, b->id, text, 1, job_name, &err);
+    if (b->job_id) {
+        b->state = CP_BLOCK_PENDING;
+        CP_INFO("htex", "%s: block %s submitted as job %s", h->base.label, b->id, b->job_id);
+    } else {
+        b->state = CP_BLOCK_FAILED;
+        b->submit_error = strdup(err.text[0] ? err.text : "out of memory");
+        CP_WARN("htex", "%s: block %s could not be submitted: %s", h->base.label, b->id,
+                b->submit_error ? b->submit_error : "");
+    }
+    free(job_name);
+    free(cmd);
+    free(text);
+    free(logdir);
+    free(script_dir);
+}
+
+/* Polls the provider for every live block's state and logs changes. */
+static void poll_blocks(struct htex *h)
+{
+    const char *ids[MAX_BLOCKS_EVER];
+    size_t idx[MAX_BLOCKS_EVER], n = 0;
+    for (size_t i = 0; i < h->nblocks; i++)
+        if (h->blocks[i].job_id && !cp__block_state_terminal(h->blocks[i].state)) {
+            ids[n] = h->blocks[i].job_id;
+            idx[n++] = i;
+        }
+    if (!n)
+        return;
+    struct cp__block_status *st = calloc(n, sizeof *st);
+    cp_err err = {0};
+    if (!st || cp__provider_status(h->prov, ids, n, st, &err) != 0) {
+        CP_WARN("htex", "%s: cannot get block states: %s", h->base.label,
+                st ? err.text : "out of memory");
+        free(st);
+        return;
+    }
+    for (size_t k = 0; k < n; k++) {
+        struct block *b = &h->blocks[idx[k]];
+        if (st[k].state != b->state) {
+            CP_INFO("htex", "%s: block %s (job %s) is %s%s%s", h->base.label, b->id,
+                    b->job_id, cp__block_state_name(st[k].state),
+                    st[k].message ? ": " : "", st[k].message ? st[k].message : "");
+            b->state = st[k].state;
+        }
+        cp__block_status_clear(&b->last);
+        b->last = st[k];
+    }
+    free(st);
+}
+
+static bool block_failed(const struct block *b)
+{
+    return !b->job_id || b->state == CP_BLOCK_FAILED || b->state == CP_BLOCK_MISSING;
+}
+
+/* DESIGN §9: once every block has failed, and there were at least
+ * max(1, init_blocks) of them, waiting is hopeless: fail the pending work with
+ * every block's story instead of hanging. */
+static void check_all_failed(struct htex *h)
+{
+    size_t need = h->init_blocks > 1 ? (size_t)h->init_blocks : 1;
+    if (h->gave_up || h->nblocks < need)
+        return;
+    for (size_t i = 0; i < h->nblocks; i++)
+        if (!block_failed(&h->blocks[i]))
+            return;
+    struct cp__block_report *r = calloc(h->nblocks, sizeof *r);
+    struct cp__block_status *fake = calloc(h->nblocks, sizeof *fake);
+    char *text = NULL;
+    if (r && fake) {
+        for (size_t i = 0; i < h->nblocks; i++) {
+            const struct block *b = &h->blocks[i];
+            r[i].block_id = b->id;
+            r[i].job_id = b->job_id ? b->job_id : "-";
+            if (b->job_id) {
+                r[i].status = &b->last;
+            } else {
+                fake[i].state = CP_BLOCK_FAILED;
+                fake[i].exit_code = -1;
+                fake[i].message = b->submit_error;
+                r[i].status = &fake[i];
+            }
+        }
+        text = cp__block_failure_text(h->base.label, r, h->nblocks);
+    }
+    const char *why = text ? text : "every block of the executor failed";
+    CP_ERROR("htex", "%s", why);
+    h->gave_up = true;
+    cp__interchange_fail_pending(h->ic, why);
+    free(text);
+    free(r);
+    free(fake);     /* its messages belong to the blocks */
+}
+
+static void *block_main(void *arg)
+{
+    struct htex *h = arg;
+    pthread_mutex_lock(&h->mu);
+    while (!h->stopping) {
+        poll_blocks(h);
+        check_all_failed(h);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        double when = (double)ts.tv_sec + ts.tv_nsec / 1e9 + h->poll_interval;
+        ts.tv_sec = (time_t)when;
+        ts.tv_nsec = (long)((when - (double)ts.tv_sec) * 1e9);
+        pthread_cond_timedwait(&h->cv, &h->mu, &ts);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
+static void htex_submit(struct cp__executor *ex, struct cp__job *job)
+{
+    cp__interchange_submit(((struct htex *)ex)->ic, job);
+}
+
+static size_t htex_outstanding(struct cp__executor *ex)
+{
+    return cp__interchange_outstanding(((struct htex *)ex)->ic);
+}
+
+static int htex_workers(struct cp__executor *ex)
+{
+    return cp__interchange_workers(((struct htex *)ex)->ic);
+}
+
+/* Work not yet on a pool fails at once; commands already running on pools run
+ * to their end (the wire has no kill message yet: docs/htex.md). */
+static void htex_interrupt(struct cp__executor *ex)
+{
+    cp__interchange_fail_pending(((struct htex *)ex)->ic, "interrupted before it started");
+}
+
+static void htex_destroy(struct cp__executor *ex)
+{
+    struct htex *h = (struct htex *)ex;
+    if (!h)
+        return;
+    if (h->thread_started) {
+        pthread_mutex_lock(&h->mu);
+        h->stopping = true;
+        pthread_cond_broadcast(&h->cv);
+        pthread_mutex_unlock(&h->mu);
+        pthread_join(h->thread, NULL);
+    }
+    /* The interchange fails whatever is still queued (through done) and tells
+     * the pools to exit; then the provider ends the blocks that remain. */
+    cp__interchange_stop(h->ic);
+    cp__provider_destroy(h->prov);
+    for (size_t i = 0; i < h->nblocks; i++) {
+        free(h->blocks[i].job_id);
+        free(h->blocks[i].submit_error);
+        cp__block_status_clear(&h->blocks[i].last);
+    }
+    free(h->blocks);
+    cp__launcher_free(h->launcher);
+    free(h->worker_cmd);
+    free(h->dir);
+    free(h->base.label);
+    pthread_cond_destroy(&h->cv);
+    pthread_mutex_destroy(&h->mu);
+    free(h);
+}
+
+static const struct cp__executor_ops htex_ops = {
+    .type = "high_throughput",
+    .submit = htex_submit,
+    .outstanding = htex_outstanding,
+    .connected_workers = htex_workers,
+    .interrupt = htex_interrupt,
+    .destroy = htex_destroy,
+};
+
+static struct cp__executor *htex_create(const char *label, const void *settings,
+                                        const struct cp__executor_hooks *hooks,
+                                        const char *run_dir, cp_err *err)
+{
+    const struct htex_settings *s = settings;
+    struct htex *h = calloc(1, sizeof *h);
+    if (!h) {
+        cp__errf(err, ENOMEM, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->cv, NULL);
+    h->base.ops = &htex_ops;
+    h->base.hooks = *hooks;
+    const struct cp__provider_common *c = &s->provider.common;
+    h->nodes_per_block = c->nodes_per_block > 0 ? c->nodes_per_block : 1;
+    h->init_blocks = c->init_blocks;
+    h->min_blocks = c->min_blocks;
+    h->max_blocks = c->max_blocks;
+    h->poll_interval = s->provider.type->status_polling_interval > 0
+                           ? s->provider.type->status_polling_interval : 5;
+    struct cp__ic_settings ics = {
+        .address = s->address, .port = s->worker_port, .port_min = s->port_min,
+        .port_max = s->port_max, .encrypted = s->encrypted,
+        .heartbeat_period = s->heartbeat_period, .heartbeat_threshold = s->heartbeat_threshold,
+        .label = label,
+    };
+    char *secret_path = NULL;
+    if (!(h->base.label = strdup(label)) || !(h->dir = cp__strdup_printf("%s/%s", run_dir, label)) ||
+        !(secret_path = cp__strdup_printf("%s/wire.secret", h->dir)) ||
+        !(h->blocks = calloc(MAX_BLOCKS_EVER, sizeof *h->blocks))) {
+        cp__errf(err, ENOMEM, "out of memory");
+        goto error;
+    }
+    if (cp__mkdir_p(h->dir, err) != 0 || cp__wire_secret_new(ics.secret, err) != 0 ||
+        cp__wire_secret_write(secret_path, ics.secret, err) != 0)
+        goto error;
+    if (!(h->ic = cp__interchange_start(&ics, hooks, err)))
+        goto error;
+    if (!(h->launcher = cp__launcher_copy(c->launcher, err)) ||
+        !(h->prov = cp__provider_create(&s->provider, run_dir, err)))
+        goto error;
+    if (!(h->worker_cmd = build_worker_cmd(s, s->address ? s->address : "127.0.0.1",
+                                           cp__interchange_port(h->ic), secret_path))) {
+        cp__errf(err, ENOMEM, "out of memory");
+        goto error;
+    }
+    memset(ics.secret, 0, sizeof ics.secret);
+    pthread_mutex_lock(&h->mu);
+    for (int i = 0; i < h->init_blocks; i++)
+        start_block(h);
+    pthread_mutex_unlock(&h->mu);
+    if (pthread_create(&h->thread, NULL, block_main, h) != 0) {
+        cp__errf(err, EAGAIN, "cannot start the block thread");
+        goto error;
+    }
+    h->thread_started = true;
+    CP_INFO("htex", "%s: interchange on port %d; worker command: %s", label,
+            cp__interchange_port(h->ic), h->worker_cmd);
+    free(secret_path);
+    return &h->base;
+error:
+    memset(ics.secret, 0, sizeof ics.secret);
+    free(secret_path);
+    htex_destroy(&h->base);
+    return NULL;
+}
+
+static const char *const *all_keys(void)
+{
+    static const char *keys[64];
+    if (!keys[0]) {
+        size_t n = 0;
+        for (size_t i = 0; own_keys[i]; i++)
+            keys[n++] = own_keys[i];
+        for (size_t i = 0; cp__pool_settings_keys[i] && n < 63; i++)
+            keys[n++] = cp__pool_settings_keys[i];
+        keys[n] = NULL;
+    }
+    return keys;
+}
+
+/* The config loader reads `keys` before any parse: a constructor fills the
+ * combined list once, at load, so no thread races on it. */
+static const char *htex_keys[64];
+__attribute__((constructor)) static void htex_keys_init(void)
+{
+    const char *const *k = all_keys();
+    for (size_t i = 0; k[i]; i++)
+        htex_keys[i] = k[i];
+}
+
+const struct cp__exec_type cp__exec_type_high_throughput = {
+    .name = "high_throughput",
+    .default_label = "htex",
+    .keys = htex_keys,
+    .parse = htex_parse,
+    .create = htex_create,
+    .free_settings = settings_free,
+    .set_workers = NULL,
+    .describe = htex_describe,
+};

@@ -1,0 +1,1058 @@
+/* executors/pool.c — the parsl-worker pool process (see pool.h).
+ *
+ * Event loop: poll(2), not libuv. The pool watches one TCP connection, one
+ * socketpair per worker and a self-pipe for signals, and forks its workers from
+ * inside the loop, replacing dead ones. libuv would add a loop structure, its
+ * signal machinery and uv_loop_fork() handling in every child for no gain at this
+ * descriptor count; poll keeps the pool small (the goal is <= 3 MB RSS) and the
+ * forked worker free of any inherited loop state. Timers are deadlines compared
+ * after each wake-up (heartbeat send, heartbeat silence, native walltimes, drain,
+ * worker respawn back-off), and poll's timeout is the nearest of them.
+ *
+ * Each wake-up handles everything that is ready, then flushes the results gathered
+ * meanwhile as one RESULTS frame: a lone task's result goes out in the same
+ * wake-up that read it, and a burst is batched by itself.
+ */
+#include "executors/pool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+
+#define SUBSYS "pool"
+#define SOFTWARE "cparsl " CPARSL_VERSION
+#define HANDSHAKE_TIMEOUT 30.0      /* seconds from connect to WELCOME */
+#define STOP_GRACE 1.0              /* seconds between TERM and KILL of workers */
+#define SHELL_BACKSTOP 5.0          /* seconds past walltime + grace before the pool
+                                     * kills a worker whose shell task overran */
+#define RESPAWN_DELAY 1.0           /* a worker that died idle within this many
+                                     * seconds of its start is restarted this late */
+#define BATCH_SOFT_CAP (8u << 20)   /* flush a RESULTS batch before it grows past this */
+#define BATCH_HDR 6                 /* room before the records: 0x91 + array32 header */
+#define RX_CHUNK 16384
+
+/* A task waiting for a worker: its message to the worker, ready to write. */
+struct qtask {
+    struct qtask *prev, *next;
+    int64_t task_id, try_id, priority;
+    int kind;
+    double walltime;
+    size_t len;                     /* bytes in data: 4-byte length + TASKS body */
+    unsigned char data[];
+};
+
+struct worker {
+    int rank;
+    int pid;                        /* 0: not running */
+    int fd;                         /* -1: closed */
+    struct qtask *cur;              /* the task it runs, or NULL when idle */
+    double t_dispatch;              /* CLOCK_REALTIME when cur was sent */
+    double deadline;                /* CLOCK_MONOTONIC walltime of cur, 0: none */
+    bool wall_killed;               /* the pool killed it for cur's walltime */
+    int shell_pgid;                 /* cur's shell command (its own group), 0: none */
+    double started;                 /* CLOCK_MONOTONIC of its fork */
+    double respawn_at;              /* CLOCK_MONOTONIC; 0: not waiting to respawn */
+    unsigned char *in;              /* a partial message from it */
+    size_t inlen, incap;
+};
+
+enum { ST_HANDSHAKE, ST_READY, ST_STOPPING };
+
+struct pool {
+    struct cp__pool_opts *o;
+    struct cp__pool_layout *layout;
+    struct cp__node_facts facts;
+    char hostname[256], pool_id[160];
+    int nworkers, max_capacity, self_pid;
+    struct worker *workers;
+    int sock;
+    struct cp__wire_conn *conn;
+    struct cp__wire_buf out;        /* frames to the interchange, [out_off, len) unsent */
+    size_t out_off;
+    struct cp__wire_buf batch;      /* RESULTS records after BATCH_HDR bytes */
+    size_t nbatch;
+    struct qtask *qhead, *qtail;
+    size_t nqueued;
+    int state;
+    bool held, draining;
+    double hb_period, hb_threshold, last_rx, next_hb, handshake_deadline, drain_at;
+    int exit_code;
+    int sigpipe[2];
+};
+
+static volatile sig_atomic_t got_stop_signal;
+static int sig_wfd = -1;
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP)
+        got_stop_signal = sig;
+    char c = 0;
+    if (write(sig_wfd, &c, 1) < 0) {
+        /* full pipe: a wake-up is already pending */
+    }
+    errno = saved;
+}
+
+/* ------------------------------------------------------------ small helpers */
+
+static void fail_msg(struct pool *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail_msg(struct pool *p, const char *fmt, ...)
+{
+    va_list ap;
+    char text[1200];
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "parsl-worker: %s\n", text);
+    CP_ERROR(SUBSYS, "%s", text);
+    if (p->state != ST_STOPPING)
+        p->exit_code = CP_POOL_EXIT_FAIL;
+    p->state = ST_STOPPING;
+}
+
+static void stop_ok(struct pool *p, const char *why)
+{
+    CP_INFO(SUBSYS, "stopping: %s", why);
+    if (p->state != ST_STOPPING)
+        p->exit_code = CP_POOL_EXIT_OK;
+    p->state = ST_STOPPING;
+}
+
+static int running_count(const struct pool *p)
+{
+    int n = 0;
+    for (int i = 0; i < p->nworkers; i++)
+        n += p->workers[i].cur != NULL;
+    return n;
+}
+
+/* Sends what is buffered for the interchange, as much as the socket takes. */
+static void flush_out(struct pool *p)
+{
+    while (p->sock >= 0 && p->out_off < p->out.len) {
+        ssize_t n = send(p->sock, p->out.data + p->out_off, p->out.len - p->out_off,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (n <= 0) {
+            if (p->draining)
+                stop_ok(p, "connection closed after DRAIN");
+            else
+                fail_msg(p, "lost the interchange: %s", strerror(errno));
+            p->out_off = p->out.len = 0;
+            return;
+        }
+        p->out_off += (size_t)n;
+    }
+    if (p->out_off == p->out.len)
+        p->out_off = p->out.len = 0;
+}
+
+static void send_msg(struct pool *p, const struct cp__wire_msg *m)
+{
+    cp_err err = {0};
+    if (cp__wire_conn_send(p->conn, m, &p->out, &err) != 0)
+        fail_msg(p, "cannot send %s: %s", cp__wire_type_name(m->type), err.text);
+}
+
+static void send_heartbeat(struct pool *p)
+{
+    int64_t running = running_count(p), queued = (int64_t)p->nqueued;
+    int64_t free_slots = p->held || p->draining ? 0 : p->max_capacity - running - queued;
+    struct cp__wire_msg m = {.type = CP_WIRE_HEARTBEAT,
+                             .u.heartbeat = {free_slots < 0 ? 0 : free_slots, running, queued}};
+    send_msg(p, &m);
+    p->next_hb = cp__mono() + p->hb_period;
+}
+
+/* ------------------------------------------------------------ results */
+
+static void flush_batch(struct pool *p)
+{
+    if (!p->nbatch || p->state == ST_HANDSHAKE)
+        return;
+    /* The body is [records]: 0x91, then the records' array header, written
+     * right-aligned into the room left before them. */
+    unsigned char h[BATCH_HDR];
+    size_t hl;
+    uint32_t n = (uint32_t)p->nbatch;
+    if (n < 16) {
+        h[0] = 0x91, h[1] = (unsigned char)(0x90 | n), hl = 2;
+    } else if (n < 65536) {
+        h[0] = 0x91, h[1] = 0xdc, h[2] = (unsigned char)(n >> 8), h[3] = (unsigned char)n, hl = 4;
+    } else {
+        h[0] = 0x91, h[1] = 0xdd, h[2] = (unsigned char)(n >> 24), h[3] = (unsigned char)(n >> 16);
+        h[4] = (unsigned char)(n >> 8), h[5] = (unsigned char)n, hl = 6;
+    }
+    unsigned char *body = (unsigned char *)p->batch.data + BATCH_HDR - hl;
+    memcpy(body, h, hl);
+    cp_err err = {0};
+    if (cp__wire_conn_write(p->conn, CP_WIRE_RESULTS, body, p->batch.len - BATCH_HDR + hl,
+                            &p->out, &err) != 0)
+        fail_msg(p, "cannot send RESULTS: %s", err.text);
+    p->nbatch = 0;
+    p->batch.len = BATCH_HDR;
+    if (p->batch.cap > (1u << 20)) {
+        cp__wire_buf_free(&p->batch);
+        p->batch = (struct cp__wire_buf){0};
+    }
+}
+
+static void add_record(struct pool *p, const void *rec, size_t len)
+{
+    cp_err err = {0};
+    if (p->batch.len + len > BATCH_SOFT_CAP && p->nbatch)
+        flush_batch(p);
+    if (p->batch.len < BATCH_HDR) {
+        if (cp__wire_buf_reserve(&p->batch, BATCH_HDR, &err) != 0)
+            goto nomem;
+        p->batch.len = BATCH_HDR;
+    }
+    if (cp__wire_buf_reserve(&p->batch, len, &err) != 0)
+        goto nomem;
+    memcpy(p->batch.data + p->batch.len, rec, len);
+    p->batch.len += len;
+    p->nbatch++;
+    return;
+nomem:
+    fail_msg(p, "out of memory for results: %s", err.text);
+}
+
+/* A result the pool itself reports (worker lost, walltime, refused). */
+static void add_result(struct pool *p, int64_t task_id, int64_t try_id, const char *error,
+                       bool timed_out, double t_start, int rank)
+{
+    struct cp__wire_result r = {.task_id = task_id, .try_id = try_id, .error = error,
+                                .timed_out = timed_out, .t_start = t_start,
+                                .t_end = cp__now(), .worker_rank = rank};
+    struct cp__wire_msg m = {.type = CP_WIRE_RESULTS, .u.results = {&r, 1}};
+    struct cp__wire_buf b = {0};
+    cp_err err = {0};
+    if (cp__wire_msg_pack(&m, &b, &err) != 0)
+        fail_msg(p, "cannot pack a result: %s", err.text);
+    else
+        add_record(p, b.data + 2, b.len - 2);     /* strip [[ */
+    cp__wire_buf_free(&b);
+}
+
+/* ------------------------------------------------------------ the queue */
+
+static void q_insert(struct pool *p, struct qtask *t)
+{
+    /* Lower priority first, then lower task id. Batches arrive in that order, so
+     * the scan from the tail is usually one step. */
+    struct qtask *at = p->qtail;
+    while (at && (at->priority > t->priority ||
+                  (at->priority == t->priority && at->task_id > t->task_id)))
+        at = at->prev;
+    t->prev = at;
+    t->next = at ? at->next : p->qhead;
+    if (t->next)
+        t->next->prev = t;
+    else
+        p->qtail = t;
+    if (at)
+        at->next = t;
+    else
+        p->qhead = t;
+    p->nqueued++;
+}
+
+static struct qtask *q_pop(struct pool *p)
+{
+    struct qtask *t = p->qhead;
+    if (!t)
+        return NULL;
+    p->qhead = t->next;
+    if (p->qhead)
+        p->qhead->prev = NULL;
+    else
+        p->qtail = NULL;
+    p->nqueued--;
+    t->prev = t->next = NULL;
+    return t;
+}
+
+static void q_push_front(struct pool *p, struct qtask *t)
+{
+    t->prev = NULL;
+    t->next = p->qhead;
+    if (p->qhead)
+        p->qhead->prev = t;
+    else
+        p->qtail = t;
+    p->qhead = t;
+    p->nqueued++;
+}
+
+static void take_tasks(struct pool *p, const struct cp__wire_tasks *ts)
+{
+    for (size_t i = 0; i < ts->n; i++) {
+        const struct cp__wire_task *t = &ts->tasks[i];
+        if (p->held || p->draining || p->state != ST_READY) {
+            add_result(p, t->task_id, t->try_id,
+                       p->draining ? "refused: this pool is draining (drain_period reached)"
+                                   : "refused: this pool is held (scale-in) and takes no new tasks",
+                       false, cp__now(), -1);
+            continue;
+        }
+        struct cp__wire_msg one = {.type = CP_WIRE_TASKS,
+                                   .u.tasks = {(struct cp__wire_task *)t, 1}};
+        struct cp__wire_buf b = {0};
+        cp_err err = {0};
+        struct qtask *q = NULL;
+        if (cp__wire_buf_reserve(&b, 4, &err) == 0) {
+            b.len = 4;
+            if (cp__wire_msg_pack(&one, &b, &err) == 0)
+                q = malloc(sizeof *q + b.len);
+        }
+        if (!q) {
+            add_result(p, t->task_id, t->try_id,
+                       err.text[0] ? err.text : "out of memory queueing the task", false,
+                       cp__now(), -1);
+            cp__wire_buf_free(&b);
+            continue;
+        }
+        uint32_t len = (uint32_t)(b.len - 4);
+        memcpy(b.data, &len, 4);
+        *q = (struct qtask){.task_id = t->task_id, .try_id = t->try_id,
+                            .priority = t->priority, .kind = (int)t->kind,
+                            .walltime = t->walltime, .len = b.len};
+        memcpy(q->data, b.data, b.len);
+        cp__wire_buf_free(&b);
+        q_insert(p, q);
+    }
+}
+
+/* ------------------------------------------------------------ workers */
+
+static void close_fds_from(int lowfd)
+{
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, (unsigned)lowfd, ~0u, 0) == 0)
+        return;
+#endif
+    long max = sysconf(_SC_OPEN_MAX);
+    for (long fd = lowfd; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
+        close((int)fd);
+}
+
+/* In the child, right after fork: becomes worker `rank`. */
+static void become_worker(struct pool *p, int rank, int fd) __attribute__((noreturn));
+static void become_worker(struct pool *p, int rank, int fd)
+{
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != p->self_pid)
+        _exit(0);
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    sigemptyset(&dfl.sa_mask);
+    int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGPIPE};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        sigaction(sigs[i], &dfl, NULL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    cp__log_close();
+    /* Tasks run in this process: leave them no session keys to find. */
+    cp__wire_conn_destroy(p->conn);
+    p->conn = NULL;
+    if (dup2(fd, 3) < 0)
+        _exit(70);
+    close_fds_from(4);
+    if (cp__pool_layout_apply(p->layout, rank, NULL) != 0) {
+        fprintf(stderr, "parsl-worker %d: cannot pin to its CPUs: %s\n", rank, strerror(errno));
+        _exit(71);
+    }
+    for (char *const *e = cp__pool_layout_env(p->layout, rank); e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        char name[128];
+        if (eq && (size_t)(eq - *e) < sizeof name) {
+            memcpy(name, *e, (size_t)(eq - *e));
+            name[eq - *e] = '\0';
+            setenv(name, eq + 1, 1);
+        }
+    }
+    cp__pool_worker_main(3, rank, p->o->app_library);
+}
+
+static int spawn_worker(struct pool *p, struct worker *w)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        CP_ERROR(SUBSYS, "worker %d: socketpair: %s", w->rank, strerror(errno));
+        return -1;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        CP_ERROR(SUBSYS, "worker %d: fork: %s", w->rank, strerror(errno));
+        close(sv[0]);
+        close(sv[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        close(sv[0]);
+        become_worker(p, w->rank, sv[1]);
+    }
+    close(sv[1]);
+    w->pid = pid;
+    w->fd = sv[0];
+    w->started = cp__mono();
+    w->respawn_at = 0;
+    CP_DEBUG(SUBSYS, "worker %d started: pid %d", w->rank, (int)pid);
+    return 0;
+}
+
+/* Worker w sent a whole message: the result of its task. */
+static void worker_result(struct pool *p, struct worker *w, const unsigned char *body, size_t len)
+{
+    if (w->cur && len == 5 && body[0] == 'P') {      /* "started a shell command" */
+        int32_t pid;
+        memcpy(&pid, body + 1, 4);
+        w->shell_pgid = pid > 1 ? pid : 0;
+        return;
+    }
+    if (!w->cur || len < 3 || body[0] != 0x91 || body[1] != 0x91) {
+        CP_ERROR(SUBSYS, "worker %d sent an unexpected message (%zu bytes); replacing it",
+                 w->rank, len);
+        kill(-w->pid, SIGKILL);
+        return;
+    }
+    if (len - 2 > CP_WIRE_CAP_BATCH - BATCH_HDR) {
+        char text[160];
+        snprintf(text, sizeof text, "result of %zu bytes is over the wire's RESULTS cap of %u "
+                 "bytes", len, CP_WIRE_CAP_BATCH);
+        add_result(p, w->cur->task_id, w->cur->try_id, text, false, w->t_dispatch, w->rank);
+    } else {
+        add_record(p, body + 2, len - 2);
+    }
+    free(w->cur);
+    w->cur = NULL;
+    w->deadline = 0;
+    w->shell_pgid = 0;
+}
+
+/* Handles the whole messages at the start of w->in and keeps the rest. */
+static void worker_messages(struct pool *p, struct worker *w)
+{
+    size_t off = 0;
+    while (w->inlen - off >= 4) {
+        uint32_t len;
+        memcpy(&len, w->in + off, 4);
+        if (w->inlen - off - 4 < len)
+            break;
+        worker_result(p, w, w->in + off + 4, len);
+        off += 4 + (size_t)len;
+    }
+    if (off) {
+        memmove(w->in, w->in + off, w->inlen - off);
+        w->inlen -= off;
+    }
+    if (!w->inlen && w->incap > 65536) {
+        free(w->in);
+        w->in = NULL, w->incap = 0;
+    }
+}
+
+/* Reads what worker w has written; false once its end is closed. */
+static bool worker_read(struct pool *p, struct worker *w)
+{
+    for (;;) {
+        /* Room for the rest of the message under way (its length is known once 4
+         * bytes are in), and at least RX_CHUNK. */
+        size_t need = RX_CHUNK;
+        if (w->inlen >= 4) {
+            uint32_t len;
+            memcpy(&len, w->in, 4);
+            if ((size_t)len + 4 > need)
+                need = (size_t)len + 4;
+        }
+        if (w->incap < need) {
+            unsigned char *in = realloc(w->in, need);
+            if (!in) {
+                fail_msg(p, "out of memory reading worker %d", w->rank);
+                return false;
+            }
+            w->in = in, w->incap = need;
+        }
+        if (w->inlen == w->incap)
+            return true;        /* cannot happen: need > inlen whenever incomplete */
+        ssize_t n = recv(w->fd, w->in + w->inlen, w->incap - w->inlen, MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return true;
+        if (n <= 0)
+            return false;
+        w->inlen += (size_t)n;
+        worker_messages(p, w);
+    }
+}
+
+static void worker_closed(struct worker *w)
+{
+    if (w->fd >= 0)
+        close(w->fd);
+    w->fd = -1;
+    w->inlen = 0;
+}
+
+/* Worker w (pid) has ended with status: its try fails, and it is replaced. */
+static void worker_reaped(struct pool *p, struct worker *w, int status)
+{
+    if (w->fd >= 0) {
+        (void)worker_read(p, w);        /* a result written just before it ended */
+        worker_closed(w);
+    }
+    char why[200], sig[40];
+    if (WIFSIGNALED(status))
+        snprintf(why, sizeof why, "worker lost: %s",
+                 cp__pool_signame(WTERMSIG(status), sig, sizeof sig));
+    else
+        snprintf(why, sizeof why, "worker lost: exit code %d", WEXITSTATUS(status));
+    CP_WARN(SUBSYS, "worker %d (pid %d) ended: %s%s", w->rank, w->pid, why + 13,
+            w->cur ? " while running a task" : "");
+    w->pid = 0;
+    if (w->shell_pgid)          /* its shell command would otherwise run on, orphaned */
+        kill(-w->shell_pgid, SIGKILL);
+    w->shell_pgid = 0;
+    if (w->cur) {
+        if (w->wall_killed) {
+            char text[120];
+            snprintf(text, sizeof text, "walltime of %g s exceeded", w->cur->walltime);
+            add_result(p, w->cur->task_id, w->cur->try_id, text, true, w->t_dispatch, w->rank);
+        } else {
+            add_result(p, w->cur->task_id, w->cur->try_id, why, false, w->t_dispatch, -1);
+        }
+        free(w->cur);
+        w->cur = NULL;
+        w->respawn_at = cp__mono();
+    } else {
+        /* A worker that dies idle right after its start would die again: wait. */
+        double now = cp__mono();
+        w->respawn_at = now - w->started < RESPAWN_DELAY ? now + RESPAWN_DELAY : now;
+    }
+    w->wall_killed = false;
+    w->deadline = 0;
+}
+
+static void reap(struct pool *p)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+        for (int i = 0; i < p->nworkers; i++)
+            if (p->workers[i].pid == pid) {
+                worker_reaped(p, &p->workers[i], status);
+                break;
+            }
+}
+
+static void dispatch(struct pool *p)
+{
+    for (int i = 0; i < p->nworkers && p->qhead; i++) {
+        struct worker *w = &p->workers[i];
+        if (!w->pid || w->fd < 0 || w->cur)
+            continue;
+        struct qtask *t = q_pop(p);
+        /* Blocking send: an idle worker is waiting in read(), so even a large task
+         * goes through at once; a worker that died gives EPIPE. */
+        const unsigned char *d = t->data;
+        size_t left = t->len;
+        while (left) {
+            ssize_t n = send(w->fd, d, left, MSG_NOSIGNAL);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            d += n, left -= (size_t)n;
+        }
+        if (left) {
+            q_push_front(p, t);         /* it never got it; SIGCHLD will follow */
+            worker_closed(w);
+            continue;
+        }
+        w->cur = t;
+        w->t_dispatch = cp__now();
+        double wall = t->walltime;
+        if (wall > 0 && t->kind == CP_WIRE_TASK_SHELL)
+            wall += 2.0 + SHELL_BACKSTOP;
+        w->deadline = wall > 0 ? cp__mono() + wall : 0;
+    }
+}
+
+/* Ends every worker: TERM to each group (a worker takes its shell command's group
+ * with it), KILL to what is left after STOP_GRACE, and reaps them all. */
+static void stop_workers(struct pool *p)
+{
+    int alive = 0;
+    for (int i = 0; i < p->nworkers; i++)
+        if (p->workers[i].pid) {
+            kill(-p->workers[i].pid, SIGTERM);
+            kill(p->workers[i].pid, SIGTERM);
+            alive++;
+        }
+    double until = cp__mono() + STOP_GRACE;
+    while (alive) {
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid < 0)
+            break;
+        if (pid == 0) {
+            if (cp__mono() >= until)
+                break;
+            usleep(5000);
+            continue;
+        }
+        for (int i = 0; i < p->nworkers; i++)
+            if (p->workers[i].pid == pid)
+                p->workers[i].pid = 0, alive--;
+    }
+    for (int i = 0; i < p->nworkers; i++) {
+        struct worker *w = &p->workers[i];
+        if (w->pid) {
+            kill(-w->pid, SIGKILL);
+            kill(w->pid, SIGKILL);
+            waitpid(w->pid, NULL, 0);
+            w->pid = 0;
+        }
+        if (w->shell_pgid)
+            kill(-w->shell_pgid, SIGKILL);
+        w->shell_pgid = 0;
+        worker_closed(w);
+        free(w->cur);
+        free(w->in);
+        w->cur = NULL, w->in = NULL;
+    }
+}
+
+/* ------------------------------------------------------------ the interchange */
+
+static void on_welcome(struct pool *p, const struct cp__wire_welcome *wm)
+{
+    p->hb_period = wm->heartbeat_period;
+    p->hb_threshold = wm->heartbeat_threshold;
+    p->state = ST_READY;
+    double now = cp__mono();
+    p->next_hb = now + p->hb_period;
+    CP_INFO(SUBSYS, "registered with the interchange (%s%s): heartbeat %g s, threshold %g s",
+            wm->software ? wm->software : "?", cp__wire_conn_sealed(p->conn) ? ", sealed" : "",
+            p->hb_period, p->hb_threshold);
+    if (p->o->drain_period > 0)
+        p->drain_at = now + p->o->drain_period;
+    for (int i = 0; i < p->nworkers; i++)
+        if (spawn_worker(p, &p->workers[i]) != 0)
+            p->workers[i].respawn_at = now + RESPAWN_DELAY;
+}
+
+static void send_register(struct pool *p)
+{
+    size_t nacc = 0;
+    const char **acc = p->nworkers ? calloc((size_t)p->nworkers, sizeof *acc) : NULL;
+    for (int i = 0; acc && i < p->nworkers; i++)
+        if (cp__pool_layout_accelerator(p->layout, i))
+            acc[nacc++] = cp__pool_layout_accelerator(p->layout, i);
+    double mem = p->facts.mem_total_gb >= 0 ? p->facts.mem_total_gb : 0;
+    const char *memenv = getenv("PARSL_MEMORY_GB");
+    if (memenv && *memenv && p->facts.mem_gb > 0)
+        mem = p->facts.mem_gb;
+    struct cp__wire_msg m = {.type = CP_WIRE_REGISTER, .u.reg = {
+        .pool_id = p->pool_id, .hostname = p->hostname, .block_id = p->o->block_id,
+        .pid = p->self_pid, .cores = p->facts.cores, .memory_gb = mem,
+        .accelerators = acc, .naccelerators = nacc, .worker_count = p->nworkers,
+        .max_capacity = p->max_capacity, .software = SOFTWARE}};
+    send_msg(p, &m);
+    free(acc);
+}
+
+static void on_msg(struct pool *p, struct cp__wire_msg *m)
+{
+    p->last_rx = cp__mono();
+    switch (m->type) {
+    case CP_WIRE_SERVER_HELLO:
+        send_register(p);
+        break;
+    case CP_WIRE_WELCOME:
+        on_welcome(p, &m->u.welcome);
+        break;
+    case CP_WIRE_REFUSE:
+        fail_msg(p, "refused by the interchange: %s",
+                 m->u.refuse.reason ? m->u.refuse.reason : "(no reason given)");
+        break;
+    case CP_WIRE_TASKS:
+        take_tasks(p, &m->u.tasks);
+        break;
+    case CP_WIRE_HEARTBEAT:
+        send_heartbeat(p);
+        break;
+    case CP_WIRE_HOLD:
+        p->held = m->u.hold.held;
+        CP_INFO(SUBSYS, "%s", p->held ? "held: no new tasks" : "hold released");
+        break;
+    case CP_WIRE_SHUTDOWN: {
+        char why[1000];
+        snprintf(why, sizeof why, "SHUTDOWN (%s)%s%s",
+                 m->u.shutdown.mode == CP_WIRE_SHUTDOWN_NOW ? "now" : "drained",
+                 m->u.shutdown.reason ? ": " : "",
+                 m->u.shutdown.reason ? m->u.shutdown.reason : "");
+        stop_ok(p, why);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+static void read_interchange(struct pool *p)
+{
+    char buf[RX_CHUNK];
+    for (int rounds = 0; rounds < 64 && p->sock >= 0; rounds++) {
+        ssize_t n = recv(p->sock, buf, sizeof buf, MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        cp_err err = {0};
+        if (n <= 0) {
+            int mid = cp__wire_conn_eof(p->conn, &err);
+            if (p->draining && mid == 0)
+                stop_ok(p, "the interchange closed the connection after DRAIN");
+            else
+                fail_msg(p, "the interchange closed the connection%s%s", mid ? ": " : "",
+                         mid ? err.text : "");
+            return;
+        }
+        const char *d = buf;
+        size_t left = (size_t)n;
+        while (left && p->state != ST_STOPPING) {
+            size_t used = 0;
+            struct cp__wire_msg m = {0};
+            int rc = cp__wire_conn_recv(p->conn, d, left, &used, &m, &err);
+            d += used, left -= used;
+            if (rc < 0) {
+                cp_err e2 = {0};
+                if (cp__wire_conn_refuse(p->conn, 0, NULL, &p->out, &e2) == 0)
+                    flush_out(p);
+                fail_msg(p, "%s", err.text);
+                return;
+            }
+            if (rc == 1) {
+                on_msg(p, &m);
+                cp__wire_msg_clear(&m);
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------ start-up */
+
+static int connect_one(const char *host, int port, double timeout, char *why, size_t cap)
+{
+    char service[16];
+    snprintf(service, sizeof service, "%d", port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    int rc = getaddrinfo(host, service, &hints, &res);
+    if (rc != 0) {
+        snprintf(why, cap, "%s: %s", host, gai_strerror(rc));
+        return -1;
+    }
+    int fd = -1;
+    for (struct addrinfo *a = res; a; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
+        if (fd < 0)
+            continue;
+        int e = 0;
+        if (connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+            e = errno;
+            if (e == EINPROGRESS) {
+                struct pollfd pf = {.fd = fd, .events = POLLOUT};
+                int n;
+                while ((n = poll(&pf, 1, (int)(timeout * 1000))) < 0 && errno == EINTR)
+                    ;
+                socklen_t sl = sizeof e;
+                if (n == 0)
+                    e = ETIMEDOUT;
+                else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &sl) != 0)
+                    e = errno;
+            }
+        }
+        if (!e)
+            break;
+        snprintf(why, cap, "%s port %d: %s", host, port, strerror(e));
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd >= 0) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    return fd;
+}
+
+static int pool_connect(struct pool *p)
+{
+    char why[2048] = "", one[300];
+    double timeout = p->o->connect_timeout > 0 ? p->o->connect_timeout : 10;
+    for (size_t i = 0; i < p->o->naddresses; i++) {
+        one[0] = '\0';
+        p->sock = connect_one(p->o->addresses[i], p->o->port, timeout, one, sizeof one);
+        if (p->sock >= 0) {
+            CP_INFO(SUBSYS, "connected to %s port %d", p->o->addresses[i], p->o->port);
+            return 0;
+        }
+        size_t l = strlen(why);
+        snprintf(why + l, sizeof why - l, "%s%s", l ? "; " : "", one);
+    }
+    fail_msg(p, "cannot reach the interchange: %s", why);
+    return -1;
+}
+
+static int pool_setup(struct pool *p)
+{
+    cp_err err = {0};
+    if (gethostname(p->hostname, sizeof p->hostname - 1) != 0 || !p->hostname[0])
+        strcpy(p->hostname, "localhost");
+    p->self_pid = (int)getpid();
+    if (p->o->pool_id)
+        snprintf(p->pool_id, sizeof p->pool_id, "%s", p->o->pool_id);
+    else
+        snprintf(p->pool_id, sizeof p->pool_id, "%.100s-%d-%08x", p->hostname, p->self_pid,
+                 (unsigned)randombytes_random());
+    if (p->o->logdir) {
+        char *path = cp__strdup_printf("%s/pool-%s.log", p->o->logdir, p->pool_id);
+        int rc = path ? cp__mkdir_p(p->o->logdir, &err) : -1;
+        if (rc == 0)
+            rc = cp__log_open(path, getenv("CPARSL_LOG_LEVEL"), &err);
+        free(path);
+        if (rc != 0) {
+            fprintf(stderr, "parsl-worker: cannot open the log in %s: %s\n", p->o->logdir,
+                    err.text);
+            return CP_POOL_EXIT_USAGE;
+        }
+    }
+    if (cp__node_facts_detect(&p->facts, &err) != 0 ||
+        !(p->layout = cp__pool_layout_make(&p->o->settings, &p->facts, p->pool_id,
+                                           p->o->block_id, &err))) {
+        fprintf(stderr, "parsl-worker: %s\n", err.text);
+        CP_ERROR(SUBSYS, "%s", err.text);
+        return CP_POOL_EXIT_USAGE;
+    }
+    p->nworkers = cp__pool_layout_workers(p->layout);
+    p->max_capacity = p->nworkers + p->o->prefetch_capacity;
+    CP_INFO(SUBSYS, "pool %s on %s, block '%s': %s", p->pool_id, p->hostname, p->o->block_id,
+            cp__pool_layout_describe(p->layout));
+    p->workers = calloc((size_t)p->nworkers, sizeof *p->workers);
+    if (!p->workers) {
+        fprintf(stderr, "parsl-worker: out of memory\n");
+        return CP_POOL_EXIT_FAIL;
+    }
+    for (int i = 0; i < p->nworkers; i++)
+        p->workers[i] = (struct worker){.rank = i, .fd = -1};
+    return 0;
+}
+
+static int signals_setup(struct pool *p)
+{
+    if (pipe2(p->sigpipe, O_CLOEXEC | O_NONBLOCK) != 0)
+        return -1;
+    sig_wfd = p->sigpipe[1];
+    struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART | SA_NOCLDSTOP};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGCHLD, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
+
+/* ------------------------------------------------------------ the loop */
+
+static double min_pos(double a, double b)
+{
+    return a <= 0 ? b : b <= 0 ? a : a < b ? a : b;
+}
+
+/* Fires whatever deadline has passed; returns the nearest one still ahead (0: none). */
+static double timers(struct pool *p)
+{
+    double now = cp__mono(), next = 0;
+    if (p->state == ST_HANDSHAKE) {
+        if (now >= p->handshake_deadline)
+            fail_msg(p, "the interchange did not complete the handshake within %g s",
+                     HANDSHAKE_TIMEOUT);
+        return p->handshake_deadline;
+    }
+    if (p->state != ST_READY)
+        return 0;
+    if (now - p->last_rx > p->hb_threshold) {
+        fail_msg(p, "the interchange has been silent for %.1f s (heartbeat_threshold %g s)",
+                 now - p->last_rx, p->hb_threshold);
+        return 0;
+    }
+    next = p->last_rx + p->hb_threshold + 0.001;
+    if (now >= p->next_hb)
+        send_heartbeat(p);
+    next = min_pos(next, p->next_hb);
+    if (p->drain_at > 0 && !p->draining) {
+        if (now >= p->drain_at) {
+            CP_INFO(SUBSYS, "drain_period of %g s reached: DRAIN", p->o->drain_period);
+            send_msg(p, &(struct cp__wire_msg){.type = CP_WIRE_DRAIN});
+            p->draining = true;
+        } else {
+            next = min_pos(next, p->drain_at);
+        }
+    }
+    for (int i = 0; i < p->nworkers; i++) {
+        struct worker *w = &p->workers[i];
+        if (w->pid && w->cur && w->deadline > 0 && !w->wall_killed) {
+            if (now >= w->deadline) {
+                CP_WARN(SUBSYS, "worker %d: task %lld over its walltime; killing the worker",
+                        w->rank, (long long)w->cur->task_id);
+                w->wall_killed = true;
+                kill(-w->pid, SIGKILL);
+                kill(w->pid, SIGKILL);
+            } else {
+                next = min_pos(next, w->deadline);
+            }
+        }
+        if (!w->pid && w->respawn_at > 0) {
+            if (now >= w->respawn_at) {
+                if (spawn_worker(p, w) != 0)
+                    w->respawn_at = now + RESPAWN_DELAY;
+            } else {
+                next = min_pos(next, w->respawn_at);
+            }
+        }
+    }
+    return next;
+}
+
+static void loop(struct pool *p)
+{
+    struct pollfd *pf = calloc((size_t)p->nworkers + 2, sizeof *pf);
+    if (!pf) {
+        fail_msg(p, "out of memory");
+        return;
+    }
+    while (p->state != ST_STOPPING) {
+        double next = timers(p);
+        dispatch(p);
+        flush_batch(p);
+        flush_out(p);
+        if (p->state == ST_STOPPING)
+            break;
+        pf[0] = (struct pollfd){.fd = p->sock, .events = POLLIN |
+                                (p->out_off < p->out.len ? POLLOUT : 0)};
+        pf[1] = (struct pollfd){.fd = p->sigpipe[0], .events = POLLIN};
+        for (int i = 0; i < p->nworkers; i++)
+            pf[i + 2] = (struct pollfd){.fd = p->workers[i].fd, .events = POLLIN};
+        int ms = -1;
+        if (next > 0) {
+            double d = (next - cp__mono()) * 1000;
+            ms = d <= 0 ? 0 : d > 60000 ? 60000 : (int)d + 1;
+        }
+        int n = poll(pf, (nfds_t)p->nworkers + 2, ms);
+        if (n < 0 && errno != EINTR) {
+            fail_msg(p, "poll: %s", strerror(errno));
+            break;
+        }
+        if (n <= 0)
+            continue;
+        if (pf[1].revents) {
+            char drain[64];
+            while (read(p->sigpipe[0], drain, sizeof drain) > 0)
+                ;
+            if (got_stop_signal) {
+                char sig[40];
+                fail_msg(p, "stopped by %s",
+                         cp__pool_signame(got_stop_signal, sig, sizeof sig));
+                p->exit_code = 128 + got_stop_signal;
+                break;
+            }
+        }
+        for (int i = 0; i < p->nworkers; i++) {
+            struct worker *w = &p->workers[i];
+            if (pf[i + 2].revents && w->fd == pf[i + 2].fd && !worker_read(p, w))
+                worker_closed(w);   /* it is ending; SIGCHLD tells how */
+        }
+        reap(p);
+        if (pf[0].revents & (POLLIN | POLLHUP | POLLERR))
+            read_interchange(p);
+        if (pf[0].revents & POLLOUT)
+            flush_out(p);
+    }
+    free(pf);
+}
+
+int cp__pool_run(struct cp__pool_opts *o)
+{
+    struct pool pool = {.o = o, .sock = -1, .sigpipe = {-1, -1}};
+    struct pool *p = &pool;
+    cp_err err = {0};
+    int rc = pool_setup(p);
+    if (rc != 0)
+        goto done;
+    if (signals_setup(p) != 0 || pool_connect(p) != 0) {
+        rc = CP_POOL_EXIT_FAIL;
+        goto done;
+    }
+    p->conn = cp__wire_conn_create(CP_WIRE_POOL, o->secret, o->encrypted, &err);
+    sodium_memzero(o->secret, sizeof o->secret);
+    if (!p->conn) {
+        fail_msg(p, "%s", err.text);
+        rc = CP_POOL_EXIT_FAIL;
+        goto done;
+    }
+    p->handshake_deadline = cp__mono() + HANDSHAKE_TIMEOUT;
+    send_msg(p, &(struct cp__wire_msg){.type = CP_WIRE_CLIENT_HELLO});
+    loop(p);
+    flush_batch(p);
+    flush_out(p);
+    rc = p->exit_code;
+done:
+    if (p->workers)
+        stop_workers(p);
+    for (struct qtask *t; (t = q_pop(p));)
+        free(t);
+    free(p->workers);
+    if (p->sock >= 0)
+        close(p->sock);
+    cp__wire_conn_destroy(p->conn);
+    cp__wire_buf_free(&p->out);
+    cp__wire_buf_free(&p->batch);
+    cp__pool_layout_free(p->layout);
+    cp__node_facts_clear(&p->facts);
+    if (p->sigpipe[0] >= 0) {
+        signal(SIGCHLD, SIG_DFL);
+        close(p->sigpipe[0]);
+        close(p->sigpipe[1]);
+        sig_wfd = -1;
+    }
+    CP_INFO(SUBSYS, "exit %d", rc);
+    cp__log_close();
+    return rc;
+}

@@ -1,0 +1,137 @@
+#!/bin/bash
+# The high_throughput executor end to end, with real processes: parsl-run, the
+# interchange in it, and parsl-worker pools started by the local provider.
+#   - a workflow runs through 2 blocks, and both blocks' pools do work;
+#   - native apps from a workflow's library run on the pools;
+#   - kill -9 of a whole pool mid-task: with retries every task still finishes
+#     exactly once, on the other block;
+#   - blocks that cannot start: the run fails with each block's story, no hang.
+# Env: CP_BUILD, CC, CP_TEST_TIMEOUT_MULTIPLIER.
+cd "$(dirname "$0")/../.." || exit 1
+ROOT=$PWD
+BUILD=${CP_BUILD:-build}
+case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+RUN=$BUILD/parsl-run
+CC=${CC:-cc}
+MULT=${CP_TEST_TIMEOUT_MULTIPLIER:-1}
+unset CPARSL_TEMPLATE_PATH CPARSL_LOG_LEVEL CPARSL_WORKER
+tmp=$(mktemp -d)
+cleanup() {
+    # Pools exit when their interchange goes; make sure of it.
+    pkill -9 -f "secret-file $tmp" 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+secs() { awk -v s="$1" -v m="$MULT" 'BEGIN { printf "%g", s * m }'; }
+n=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+nok() { n=$((n + 1)); echo "not ok $n - $1"; shift; for f in "$@"; do [ -f "$f" ] && sed 's/^/#   /' "$f" | tail -n 30; done; }
+check() { local desc=$1; shift; if "$@"; then ok "$desc"; else nok "$desc" "$tmp/err"; fi; }
+echo "1..13"
+
+cfg() {     # cfg FILE BLOCKS [extra executor lines]
+    cat > "$1" <<EOF
+retries: ${3:-0}
+executors:
+  - label: htex
+    type: high_throughput
+    max_workers_per_node: 2
+    heartbeat_period: 0.5
+    encrypted: ${4:-false}
+    provider:
+      type: local
+      init_blocks: $2
+      max_blocks: $2
+EOF
+}
+
+# 1-4: two blocks, both used; results right; encrypted pools too.
+mkdir -p "$tmp/two"
+cfg "$tmp/two/cfg.yaml" 2 0 true
+cat > "$tmp/two/wf.yaml" <<'EOF'
+name: two-blocks
+apps:
+  sq:
+    shell: sleep 0.2; echo $(( {i} * {i} )) block=$PARSL_WORKER_BLOCK_ID > {outputs[0]}
+  sum:
+    shell: cat {inputs} | awk '{{s += $1}} END {{print s}}' > {outputs[0]}
+tasks:
+  sq:
+    app: sq
+    foreach: {i: "range(0, 24)"}
+    outputs: ["out/{i}.txt"]
+  sum:
+    app: sum
+    inputs: ["{sq[*].outputs[0]}"]
+    outputs: [sum.txt]
+EOF
+timeout -k 5 "$(secs 120)" "$RUN" -q --config "$tmp/two/cfg.yaml" "$tmp/two/wf.yaml" >/dev/null 2>"$tmp/err"
+rc=$?
+check "a workflow through 2 local blocks of pools exits 0 (rc $rc)" [ $rc = 0 ]
+check "its result is right (sum of squares 0..23 = 4324)" [ "$(cat "$tmp/two/sum.txt" 2>/dev/null)" = 4324 ]
+blocks=$(cat "$tmp"/two/out/*.txt 2>/dev/null | sed -n 's/.*block=//p' | sort -u | tr '\n' ' ')
+check "both blocks' pools ran tasks (blocks seen: $blocks)" [ "$blocks" = "0 1 " ]
+check "the pools' frames were sealed (encrypted: true) and logged" \
+    grep -q "registered.* GB, sealed," "$tmp/two/runinfo/000/parsl.log"
+
+# 5-6: native apps from the workflow's library run on the pools.
+mkdir -p "$tmp/pi"
+cp examples/workflows/pi/pi.yaml examples/workflows/pi/libpi.c "$tmp/pi/"
+cfg "$tmp/pi/cfg.yaml" 1
+if $CC -shared -fPIC -Iinclude -o "$tmp/pi/libpi.so" "$tmp/pi/libpi.c" 2>"$tmp/err"; then
+    timeout -k 5 "$(secs 120)" "$RUN" -q --config "$tmp/pi/cfg.yaml" "$tmp/pi/pi.yaml" >/dev/null 2>"$tmp/err"
+    rc=$?
+    check "the pi workflow (native apps from libpi.so) runs on a pool (rc $rc)" [ $rc = 0 ]
+    est=$(sed -n 's/pi is about \([0-9.]*\).*/\1/p' "$tmp/pi/pi.txt" 2>/dev/null)
+    check "and its estimate is near pi ($est)" awk -v e="${est:-0}" 'BEGIN { exit !(e > 3.09 && e < 3.19) }'
+else
+    nok "libpi.so builds" "$tmp/err"
+    nok "pi on a pool"
+fi
+
+# 7-10: kill -9 of a whole pool mid-task; retries move its tasks to the other block.
+mkdir -p "$tmp/kill"
+cfg "$tmp/kill/cfg.yaml" 2 2
+cat > "$tmp/kill/wf.yaml" <<'EOF'
+name: kill-a-pool
+apps:
+  work:
+    shell: sleep 1.5; echo {i} >> finished.txt
+tasks:
+  work:
+    app: work
+    foreach: {i: "range(0, 12)"}
+EOF
+timeout -k 5 "$(secs 120)" "$RUN" -q --config "$tmp/kill/cfg.yaml" "$tmp/kill/wf.yaml" >/dev/null 2>"$tmp/err" &
+run=$!
+victim=""
+for _ in $(seq 1 100); do
+    victim=$(pgrep -f "parsl-worker.*secret-file $tmp/kill.*--block-id 0" | head -n 1)
+    [ -n "$victim" ] && grep -q "tasks to pool\|registered" "$tmp"/kill/runinfo/000/parsl.log 2>/dev/null && break
+    sleep 0.1
+done
+sleep 0.7        # mid-task: every worker is inside its sleep 1.5
+[ -n "$victim" ] && kill -9 "$victim"
+wait $run
+rc=$?
+check "a pool was found and killed mid-task (pid ${victim:-none})" [ -n "$victim" ]
+check "the run still succeeds with retries (rc $rc)" [ $rc = 0 ]
+dups=$(sort "$tmp/kill/finished.txt" 2>/dev/null | uniq -d | tr '\n' ' ')
+count=$(sort -u "$tmp/kill/finished.txt" 2>/dev/null | wc -l)
+check "every task finished ($count of 12)" [ "$count" = 12 ]
+check "and none finished twice (duplicates: '${dups}')" [ -z "$dups" ]
+
+# 11-13: blocks that cannot start: a clear failure naming the blocks, not a hang.
+mkdir -p "$tmp/bad"
+cfg "$tmp/bad/cfg.yaml" 2
+cp "$tmp/kill/wf.yaml" "$tmp/bad/wf.yaml"
+start=$(date +%s)
+CPARSL_WORKER=/nonexistent/parsl-worker timeout -k 5 "$(secs 60)" "$RUN" --config "$tmp/bad/cfg.yaml" \
+    "$tmp/bad/wf.yaml" >/dev/null 2>"$tmp/err"
+rc=$?
+took=$(( $(date +%s) - start ))
+check "every block failing ends the run with exit 1 (rc $rc)" [ $rc = 1 ]
+check "within seconds, not a hang (${took} s)" [ "$took" -lt "$(secs 30 | cut -d. -f1)" ]
+check "the task errors carry each block's story (state, exit code, stderr)" \
+    bash -c "grep -q 'all 2 blocks failed' '$tmp/err' && grep -q 'block 1 (job [0-9]*): failed, exit code 1' '$tmp/err' &&
+             grep -q '/nonexistent/parsl-worker: No such file' '$tmp/err'"
