@@ -37,8 +37,9 @@ struct cp__run_config {
                                  * the base directory when relative) */
     char *log_level;            /* owned, or NULL: $CPARSL_LOG_LEVEL, else info */
     int internal_threads;       /* join-app threads; 0: the engine's default (4) */
-    double strategy_period;     /* seconds; validated, no effect (strategy none) */
-    double max_idletime;        /* seconds; validated, no effect (strategy none) */
+    int strategy;               /* enum cp__strategy (executors/exec_types.h) */
+    double strategy_period;     /* seconds between block-scaling decisions */
+    double max_idletime;        /* seconds idle before blocks are scaled in */
     double checkpoint_period;   /* seconds, 0 when not given; no effect (mode none) */
     struct cp__rc_exec *execs;  /* owned, nexecs >= 1; execs[0] is the default */
     size_t nexecs;

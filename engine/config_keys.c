@@ -134,15 +134,13 @@ static int k_internal(struct build *b, const struct cp__ynode *v, cp_err *err)
 
 static int k_strategy(struct build *b, const struct cp__ynode *v, cp_err *err)
 {
-    (void)b;
     static const char *const kinds[] = {"none", "simple", "htex_auto_scale", NULL};
     const char *s;
     if (one_of(v, "strategy", kinds, &s, err) != 0)
         return -1;
-    if (strcmp(s, "none") != 0)
-        return cp__yerr(err, v, "strategy '%s' is not supported yet by this build (block "
-                                "scaling is not built; blocks start as init_blocks says); use "
-                                "none", s);
+    b->rc->strategy = strcmp(s, "simple") == 0 ? CP_STRATEGY_SIMPLE
+                    : strcmp(s, "htex_auto_scale") == 0 ? CP_STRATEGY_HTEX_AUTO_SCALE
+                                                        : CP_STRATEGY_NONE;
     return 0;
 }
 
@@ -451,7 +449,8 @@ static struct cp__run_config *rc_new(cp_err *err)
         oom(err);
         return NULL;
     }
-    rc->strategy_period = 5;        /* Parsl's defaults */
+    rc->strategy = CP_STRATEGY_SIMPLE;  /* Parsl's defaults */
+    rc->strategy_period = 5;
     rc->max_idletime = 120;
     return rc;
 }

@@ -169,9 +169,13 @@ static struct cp__dfk *dfk_create(const struct cp__run_config *rc, cp_err *err)
         cp__errf(err, ENOMEM, "out of memory");
         goto error;
     }
+    struct cp__exec_run run = {
+        .run_dir = dfk->run_dir, .strategy = (enum cp__strategy)rc->strategy,
+        .strategy_period = rc->strategy_period, .max_idletime = rc->max_idletime,
+    };
     for (size_t i = 0; i < rc->nexecs; i++) {
         const struct cp__rc_exec *e = &rc->execs[i];
-        dfk->execs[i] = e->type->create(e->label, e->settings, &hooks, dfk->run_dir, err);
+        dfk->execs[i] = e->type->create(e->label, e->settings, &hooks, &run, err);
         if (!dfk->execs[i])
             goto error;
         dfk->nexecs++;

@@ -44,9 +44,9 @@ static int tp_parse(const struct cp__ynode *map, void **settings, cp_err *err)
 
 static struct cp__executor *tp_create(const char *label, const void *settings,
                                       const struct cp__executor_hooks *hooks,
-                                      const char *run_dir, cp_err *err)
+                                      const struct cp__exec_run *run, cp_err *err)
 {
-    (void)run_dir;      /* a thread pool keeps nothing on disk */
+    (void)run;          /* a thread pool keeps nothing on disk and has no blocks */
     const struct cp__tp_settings *s = settings;
     return cp__thread_pool_create(label, s->max_threads, hooks, err);
 }

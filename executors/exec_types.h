@@ -19,6 +19,15 @@
 #include "common/yaml.h"
 #include "executors/executor.h"
 
+/* Run-wide facts an executor may use (from the config's top level). */
+enum cp__strategy { CP_STRATEGY_NONE = 0, CP_STRATEGY_SIMPLE, CP_STRATEGY_HTEX_AUTO_SCALE };
+struct cp__exec_run {
+    const char *run_dir;        /* runinfo/NNN */
+    enum cp__strategy strategy; /* block scaling (executors with blocks) */
+    double strategy_period;     /* seconds between scaling decisions */
+    double max_idletime;        /* seconds idle before blocks are scaled in */
+};
+
 struct cp__exec_type {
     const char *name;               /* the `type:` value, e.g. "thread_pool" */
     const char *default_label;      /* Parsl's label when none is given ("threads") */
@@ -29,11 +38,11 @@ struct cp__exec_type {
      * settings that *settings then owns (free with free_settings). Errors are
      * "file:line:col: …" at the offending node. 0, or -1 with nothing allocated. */
     int (*parse)(const struct cp__ynode *map, void **settings, cp_err *err);
-    /* Starts an executor. label, settings and run_dir (runinfo/NNN) are borrowed
-     * for the call; hooks is copied. Caller owns the result (ops->destroy). */
+    /* Starts an executor. label, settings and run are borrowed for the call;
+     * hooks is copied. Caller owns the result (ops->destroy). */
     struct cp__executor *(*create)(const char *label, const void *settings,
                                    const struct cp__executor_hooks *hooks,
-                                   const char *run_dir, cp_err *err);
+                                   const struct cp__exec_run *run, cp_err *err);
     void (*free_settings)(void *settings);      /* NULL is fine */
     /* parsl-run -j N: sets how many tasks the executor runs at once. NULL when
      * the type has no such single knob (then -j does not apply to it). */

@@ -201,7 +201,12 @@ struct htex {
     struct cp__provider *prov;
     struct cp__launcher *launcher;  /* owned copy */
     int nodes_per_block, init_blocks, min_blocks, max_blocks;
-    double poll_interval;
+    double parallelism;
+    int workers_per_node;       /* the scaling estimate: pools report theirs later */
+    enum cp__strategy strategy;
+    double strategy_period, max_idletime;
+    double idle_since;          /* monotonic time outstanding became 0, or 0 */
+    double poll_interval, last_poll;
     char *dir;                  /* runinfo/NNN/<label> */
     char *worker_cmd;           /* everything but --block-id */
     struct block *blocks;
@@ -428,16 +433,116 @@ static void check_all_failed(struct htex *h)
     free(fake);     /* its messages belong to the blocks */
 }
 
+/* ------------------------------------------------------------ scaling */
+
+static bool block_active(const struct block *b)
+{
+    return b->job_id && !cp__block_state_terminal(b->state);
+}
+
+/* Holds a block's pools, and cancels the block if it is still idle then (a try
+ * may have been handed to it between the look and the hold). true when done. */
+static bool scale_in_block(struct htex *h, struct block *b)
+{
+    struct cp__ic_block_info info;
+    cp__interchange_block_info(h->ic, b->id, &info);
+    if (info.in_flight > 0)
+        return false;
+    cp__interchange_hold_block(h->ic, b->id, true);
+    cp__interchange_block_info(h->ic, b->id, &info);
+    if (info.in_flight > 0) {
+        cp__interchange_hold_block(h->ic, b->id, false);
+        return false;
+    }
+    cp_err err = {0};
+    const char *ids[1] = {b->job_id};
+    if (cp__provider_cancel(h->prov, ids, 1, NULL, &err) != 0)
+        CP_WARN("htex", "%s: cancelling block %s: %s", h->base.label, b->id, err.text);
+    b->state = CP_BLOCK_SCALED_IN;
+    CP_INFO("htex", "%s: block %s (job %s) scaled in", h->base.label, b->id, b->job_id);
+    return true;
+}
+
+/* Scales in up to n blocks whose pools have had nothing to do for max_idletime,
+ * newest first. */
+static void scale_in(struct htex *h, int n, double now_wall)
+{
+    for (size_t i = h->nblocks; i-- > 0 && n > 0;) {
+        struct block *b = &h->blocks[i];
+        if (!block_active(b))
+            continue;
+        struct cp__ic_block_info info;
+        cp__interchange_block_info(h->ic, b->id, &info);
+        bool idle = info.pools > 0 ? info.in_flight == 0 && info.idle_since > 0 &&
+                                         now_wall - info.idle_since > h->max_idletime
+                                   : h->idle_since > 0;     /* never connected */
+        if (idle && scale_in_block(h, b))
+            n--;
+    }
+}
+
+/* Parsl's strategies (reference/parsl-notes.md §6): `simple` provisions
+ * parallelism × outstanding worker slots up to max_blocks and scales in to
+ * min_blocks after max_idletime with nothing outstanding; `htex_auto_scale`
+ * also scales in idle blocks while others still work. */
+static void strategize(struct htex *h)
+{
+    if (h->strategy == CP_STRATEGY_NONE || h->gave_up)
+        return;
+    double now = cp__mono(), wall = cp__now();
+    size_t tasks = cp__interchange_outstanding(h->ic);
+    int active = 0;
+    for (size_t i = 0; i < h->nblocks; i++)
+        active += block_active(&h->blocks[i]);
+    double per_block = (double)h->workers_per_node * h->nodes_per_block;
+    double slots = active * per_block, want = (double)tasks * h->parallelism;
+    if (tasks > 0)
+        h->idle_since = 0;
+    else if (h->idle_since == 0)
+        h->idle_since = now;
+    if (tasks == 0) {
+        if (active > h->min_blocks && now - h->idle_since > h->max_idletime)
+            scale_in(h, active - h->min_blocks, wall);
+        return;
+    }
+    if (slots < want && active < h->max_blocks) {
+        double more = (want - slots) / per_block;
+        int n = (int)more + (more > (int)more);
+        if (n > h->max_blocks - active)
+            n = h->max_blocks - active;
+        CP_INFO("htex", "%s: %zu tasks outstanding, %g slots in %d blocks: starting %d more",
+                h->base.label, tasks, slots, active, n);
+        for (int i = 0; i < n; i++)
+            start_block(h);
+    } else if (slots == 0 && active < h->max_blocks) {
+        start_block(h);
+    } else if (h->strategy == CP_STRATEGY_HTEX_AUTO_SCALE && slots > want &&
+               active > h->min_blocks) {
+        int excess = (int)((slots - want) / per_block);
+        if (excess > active - h->min_blocks)
+            excess = active - h->min_blocks;
+        if (excess > 0)
+            scale_in(h, excess, wall);
+    }
+}
+
 static void *block_main(void *arg)
 {
     struct htex *h = arg;
     pthread_mutex_lock(&h->mu);
     while (!h->stopping) {
-        poll_blocks(h);
+        if (cp__mono() - h->last_poll >= h->poll_interval) {
+            poll_blocks(h);
+            h->last_poll = cp__mono();
+        }
         check_all_failed(h);
+        strategize(h);
+        double wait = h->strategy == CP_STRATEGY_NONE ? h->poll_interval
+                    : h->strategy_period < h->poll_interval ? h->strategy_period
+                                                             : h->poll_interval;
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        double when = (double)ts.tv_sec + ts.tv_nsec / 1e9 + h->poll_interval;
+        double when = (double)ts.tv_sec + ts.tv_nsec / 1e9 + wait;
         ts.tv_sec = (time_t)when;
         ts.tv_nsec = (long)((when - (double)ts.tv_sec) * 1e9);
         pthread_cond_timedwait(&h->cv, &h->mu, &ts);
@@ -510,8 +615,9 @@ static const struct cp__executor_ops htex_ops = {
 
 static struct cp__executor *htex_create(const char *label, const void *settings,
                                         const struct cp__executor_hooks *hooks,
-                                        const char *run_dir, cp_err *err)
+                                        const struct cp__exec_run *run, cp_err *err)
 {
+    const char *run_dir = run->run_dir;
     const struct htex_settings *s = settings;
     struct htex *h = calloc(1, sizeof *h);
     if (!h) {
@@ -529,6 +635,20 @@ static struct cp__executor *htex_create(const char *label, const void *settings,
     h->max_blocks = c->max_blocks;
     h->poll_interval = s->provider.type->status_polling_interval > 0
                            ? s->provider.type->status_polling_interval : 5;
+    h->parallelism = c->parallelism;
+    h->strategy = run->strategy;
+    h->strategy_period = run->strategy_period > 0 ? run->strategy_period : 5;
+    h->max_idletime = run->max_idletime;
+    /* Parsl's estimate of a node's workers, from this node's size: pools report
+     * the real number when they register. */
+    double cpw = s->pool.cores_per_worker > 0 ? s->pool.cores_per_worker : 1;
+    h->workers_per_node = (int)(cp__cpu_count() / cpw);
+    if (s->pool.max_workers_per_node > 0 && s->pool.max_workers_per_node < h->workers_per_node)
+        h->workers_per_node = s->pool.max_workers_per_node;
+    if (s->pool.naccelerators && (size_t)h->workers_per_node > s->pool.naccelerators)
+        h->workers_per_node = (int)s->pool.naccelerators;
+    if (h->workers_per_node < 1)
+        h->workers_per_node = 1;
     struct cp__ic_settings ics = {
         .address = s->address, .port = s->worker_port, .port_min = s->port_min,
         .port_max = s->port_max, .encrypted = s->encrypted,

@@ -445,14 +445,17 @@ static void on_register(struct ic_conn *c, const struct cp__wire_register *r)
                              .u.welcome = {.heartbeat_period = ic->hb_period,
                                            .heartbeat_threshold = ic->hb_threshold,
                                            .software = "cparsl " CPARSL_VERSION}};
+    /* Counted before WELCOME leaves: uv_write may send it at once, and a pool
+     * that has its WELCOME is connected for anyone who asks. A failed send
+     * unregisters it again (cp__ic_conn_lose). */
+    c->registered = true;
+    atomic_fetch_add(&ic->pools_connected, 1);
+    atomic_fetch_add(&ic->workers_connected, (int)c->worker_count);
     if (cp__ic_conn_send(c, &w) < 0)
         return;
     c->state = IC_READY;
-    c->registered = true;
     c->idle_since = cp__ic_wall();
     c->next_heartbeat = cp__ic_now() + ic->hb_period;
-    atomic_fetch_add(&ic->pools_connected, 1);
-    atomic_fetch_add(&ic->workers_connected, (int)c->worker_count);
     CP_INFO(IC_SUBSYS, "%s: pool %s registered from %s: host %s, block %s, pid %lld, "
             "%lld workers, capacity %lld, %lld cores, %.1f GB, %s, %s", ic->label, c->pool_id,
             c->peer, c->hostname, c->block_id, (long long)c->pid, (long long)c->worker_count,

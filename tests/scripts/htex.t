@@ -5,7 +5,8 @@
 #   - native apps from a workflow's library run on the pools;
 #   - kill -9 of a whole pool mid-task: with retries every task still finishes
 #     exactly once, on the other block;
-#   - blocks that cannot start: the run fails with each block's story, no hang.
+#   - blocks that cannot start: the run fails with each block's story, no hang;
+#   - scaling: a burst takes blocks up to max_blocks, idle ones go back down.
 # Env: CP_BUILD, CC, CP_TEST_TIMEOUT_MULTIPLIER.
 cd "$(dirname "$0")/../.." || exit 1
 ROOT=$PWD
@@ -27,7 +28,7 @@ n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 nok() { n=$((n + 1)); echo "not ok $n - $1"; shift; for f in "$@"; do [ -f "$f" ] && sed 's/^/#   /' "$f" | tail -n 30; done; }
 check() { local desc=$1; shift; if "$@"; then ok "$desc"; else nok "$desc" "$tmp/err"; fi; }
-echo "1..13"
+echo "1..17"
 
 cfg() {     # cfg FILE BLOCKS [extra executor lines]
     cat > "$1" <<EOF
@@ -135,3 +136,52 @@ check "within seconds, not a hang (${took} s)" [ "$took" -lt "$(secs 30 | cut -d
 check "the task errors carry each block's story (state, exit code, stderr)" \
     bash -c "grep -q 'all 2 blocks failed' '$tmp/err' && grep -q 'block 1 (job [0-9]*): failed, exit code 1' '$tmp/err' &&
              grep -q '/nonexistent/parsl-worker: No such file' '$tmp/err'"
+
+# 14-17: scaling. No block at first; a burst of 9 one-second tasks on pools of one
+# worker takes blocks to max_blocks (3), never more; while one long task runs
+# after it, htex_auto_scale gives the idle blocks back after max_idletime, down
+# to min_blocks (1).
+mkdir -p "$tmp/scale"
+cat > "$tmp/scale/cfg.yaml" <<'EOF'
+strategy: htex_auto_scale
+strategy_period: 0.2
+max_idletime: 1
+executors:
+  - label: htex
+    type: high_throughput
+    max_workers_per_node: 1
+    heartbeat_period: 0.5
+    encrypted: false
+    provider:
+      type: local
+      init_blocks: 0
+      min_blocks: 1
+      max_blocks: 3
+EOF
+cat > "$tmp/scale/wf.yaml" <<'EOF'
+name: burst
+apps:
+  work:
+    shell: sleep 1; echo $PARSL_WORKER_BLOCK_ID > {outputs[0]}
+  tail:
+    shell: sleep 4; echo done > {outputs[0]}
+tasks:
+  work:
+    app: work
+    foreach: {i: "range(0, 9)"}
+    outputs: ["out/{i}.txt"]
+  tail:
+    app: tail
+    inputs: ["{work[*].outputs[0]}"]
+    outputs: [tail.txt]
+EOF
+timeout -k 5 "$(secs 120)" "$RUN" -q --config "$tmp/scale/cfg.yaml" "$tmp/scale/wf.yaml" >/dev/null 2>"$tmp/err"
+rc=$?
+log=$tmp/scale/runinfo/000/parsl.log
+check "the burst workflow succeeds (rc $rc)" [ $rc = 0 ]
+nsub=$(grep -c "block [0-9]* submitted" "$log" 2>/dev/null)
+check "blocks went up to max_blocks 3 and no further ($nsub submitted)" [ "$nsub" = 3 ]
+used=$(cat "$tmp"/scale/out/*.txt 2>/dev/null | sort -u | tr '\n' ' ')
+check "all 3 blocks served the burst (blocks: $used)" [ "$used" = "0 1 2 " ]
+nin=$(grep -c "scaled in" "$log" 2>/dev/null)
+check "idle blocks were scaled in down to min_blocks 1 while the tail ran ($nin scaled in)" [ "$nin" = 2 ]

@@ -515,7 +515,12 @@ static void test_blocks(void)
            strstr(err.text, "cannot cancel job 1: not a block of this provider"),
        "cancel refuses an id it did not start (never signals a stranger's group: here init's)");
 
-    /* A later provider on the same run directory (the engine restarted). */
+    /* A later provider on the same run directory (the engine restarted). The
+     * killed block's `sleep` may still be on its way out (under load it can take
+     * a moment to become a zombie), and while it is, the group is rightly alive:
+     * wait for it to go before asking. */
+    for (int i = 0; i < 500 && group_members(atoi(k)) > 0; i++)
+        nap_ms(10);
     struct cp__provider *q = make(run, NULL);
     const char *old[] = {b, c, k, a};
     struct cp__block_status was[4];
