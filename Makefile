@@ -190,7 +190,7 @@ install: lib bin
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 	  $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(BUILD)/parsl-run $(BUILD)/parsl-worker $(DESTDIR)$(PREFIX)/bin/
-	install -m 644 docs/parsl-run.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 docs/parsl-run.1 docs/parsl-worker.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 include/cparsl.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 $(BUILD)/libcparsl.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(BUILD)/libcparsl.so $(DESTDIR)$(PREFIX)/lib/libcparsl.so.0
@@ -199,7 +199,7 @@ install: lib bin
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/parsl-run $(DESTDIR)$(PREFIX)/bin/parsl-worker \
-	      $(DESTDIR)$(PREFIX)/share/man/man1/parsl-run.1
+	      $(DESTDIR)$(PREFIX)/share/man/man1/parsl-run.1 $(DESTDIR)$(PREFIX)/share/man/man1/parsl-worker.1
 	rm -f $(DESTDIR)$(PREFIX)/include/cparsl.h $(DESTDIR)$(PREFIX)/lib/libcparsl.* \
 	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/cparsl.pc
 
