@@ -433,6 +433,31 @@ int cp__ymap_check_keys(const struct cp__ynode *m, const char *const *allowed,
     return 0;
 }
 
+int cp__ytype_pick(const struct cp__ynode *t, const char *what, const char *const *names,
+                   const char *const *planned, char *list, size_t n, cp_err *err)
+{
+    size_t used = 0;
+    if (n)
+        list[0] = '\0';
+    for (size_t i = 0; names[i] && used < n; i++)
+        used += (size_t)snprintf(list + used, n - used, "%s%s", i ? ", " : "", names[i]);
+    char field[64];
+    snprintf(field, sizeof field, "%s type", what);
+    const char *s = NULL;
+    if (cp__ynode_str(t, field, &s, err) != 0)
+        return -1;
+    for (int i = 0; names[i]; i++)
+        if (strcmp(names[i], s) == 0)
+            return i;
+    if (planned && is_one_of(s, planned))
+        return cp__yerr(err, t, "%s type '%s' is not supported yet by this build (it has: %s)",
+                        what, s, list);
+    const char *hint = cp__did_you_mean(s, names);
+    if (hint)
+        return cp__yerr(err, t, "unknown %s type '%.100s' (did you mean '%s'?)", what, s, hint);
+    return cp__yerr(err, t, "unknown %s type '%.100s' (known: %s)", what, s, list);
+}
+
 /* ------------------------------------------------------------ loading */
 
 struct anchor {

@@ -115,4 +115,12 @@ const char *cp__did_you_mean(const char *word, const char *const *cands);
 int cp__ymap_check_keys(const struct cp__ynode *m, const char *const *allowed,
                         const char *where, cp_err *err);
 
+/* A `type:` value chosen from names (NULL-terminated, at most 32): its index, or
+ * -1 with err at t: "<what> type 'x' is not supported yet by this build (it has:
+ * …)" when x is in planned (NULL-terminated, may be NULL), else "unknown <what>
+ * type 'x'" with a did-you-mean or the list. list (size n) receives "a, b" for
+ * the caller's own messages. */
+int cp__ytype_pick(const struct cp__ynode *t, const char *what, const char *const *names,
+                   const char *const *planned, char *list, size_t n, cp_err *err);
+
 #endif

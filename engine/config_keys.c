@@ -306,42 +306,23 @@ static bool label_ok(const char *s, size_t len)
 static const struct cp__exec_type *item_type(const struct cp__ynode *item, const char *label,
                                              cp_err *err)
 {
-    const char *names[16];
+    const char *names[33];
     size_t n = 0;
-    char list[200] = "";
-    size_t used = 0;
-    for (; cp__exec_types[n] && n < 15; n++) {
+    for (; cp__exec_types[n] && n < 32; n++)
         names[n] = cp__exec_types[n]->name;
-        used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", n ? ", " : "",
-                                 names[n]);
-    }
     names[n] = NULL;
+    char list[200];
     const struct cp__ynode *t = cp__ymap_get(item, "type");
     if (cp__ynode_is_null(t)) {
+        cp__ytype_pick(NULL, "executor", names, NULL, list, sizeof list, NULL);
         if (label)
             cp__yerr(err, item, "executor '%s' has no type (one of: %s)", label, list);
         else
             cp__yerr(err, item, "executor has no type (one of: %s)", list);
         return NULL;
     }
-    const char *s;
-    if (cp__ynode_str(t, "executor type", &s, err) != 0)
-        return NULL;
-    const struct cp__exec_type *type = cp__exec_type_find(s);
-    if (type)
-        return type;
-    for (size_t i = 0; cp__exec_types_planned[i]; i++)
-        if (strcmp(cp__exec_types_planned[i], s) == 0) {
-            cp__yerr(err, t, "executor type '%s' is not supported yet by this build (it has: "
-                             "%s)", s, list);
-            return NULL;
-        }
-    const char *hint = cp__did_you_mean(s, names);
-    if (hint)
-        cp__yerr(err, t, "unknown executor type '%.100s' (did you mean '%s'?)", s, hint);
-    else
-        cp__yerr(err, t, "unknown executor type '%.100s' (known: %s)", s, list);
-    return NULL;
+    int i = cp__ytype_pick(t, "executor", names, cp__exec_types_planned, list, sizeof list, err);
+    return i < 0 ? NULL : cp__exec_types[i];
 }
 
 /* Reads one executor mapping into rc->execs[rc->nexecs]. */

@@ -13,7 +13,7 @@
  * meanwhile as one RESULTS frame: a lone task's result goes out in the same
  * wake-up that read it, and a burst is batched by itself.
  */
-#include "executors/pool.h"
+#include "executors/pool_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,86 +36,9 @@
 #include "common/log.h"
 #include "common/util.h"
 
-#define SUBSYS "pool"
-#define SOFTWARE "cparsl " CPARSL_VERSION
-#define HANDSHAKE_TIMEOUT 30.0      /* seconds from connect to WELCOME */
-#define STOP_GRACE 1.0              /* seconds between TERM and KILL of workers */
-#define SHELL_BACKSTOP 5.0          /* seconds past walltime + grace before the pool
-                                     * kills a worker whose shell task overran */
-#define RESPAWN_DELAY 1.0           /* a worker that died idle within this many
-                                     * seconds of its start is restarted this late */
-#define BATCH_SOFT_CAP (8u << 20)   /* flush a RESULTS batch before it grows past this */
-#define BATCH_HDR 6                 /* room before the records: 0x91 + array32 header */
-#define RX_CHUNK 16384
-
-/* A task waiting for a worker: its message to the worker, ready to write. */
-struct qtask {
-    struct qtask *prev, *next;
-    int64_t task_id, try_id, priority;
-    int kind;
-    double walltime;
-    size_t len;                     /* bytes in data: 4-byte length + TASKS body */
-    unsigned char data[];
-};
-
-struct worker {
-    int rank;
-    int pid;                        /* 0: not running */
-    int fd;                         /* -1: closed */
-    struct qtask *cur;              /* the task it runs, or NULL when idle */
-    double t_dispatch;              /* CLOCK_REALTIME when cur was sent */
-    double deadline;                /* CLOCK_MONOTONIC walltime of cur, 0: none */
-    bool wall_killed;               /* the pool killed it for cur's walltime */
-    int shell_pgid;                 /* cur's shell command (its own group), 0: none */
-    double started;                 /* CLOCK_MONOTONIC of its fork */
-    double respawn_at;              /* CLOCK_MONOTONIC; 0: not waiting to respawn */
-    unsigned char *in;              /* a partial message from it */
-    size_t inlen, incap;
-};
-
-enum { ST_HANDSHAKE, ST_READY, ST_STOPPING };
-
-struct pool {
-    struct cp__pool_opts *o;
-    struct cp__pool_layout *layout;
-    struct cp__node_facts facts;
-    char hostname[256], pool_id[160];
-    int nworkers, max_capacity, self_pid;
-    struct worker *workers;
-    int sock;
-    struct cp__wire_conn *conn;
-    struct cp__wire_buf out;        /* frames to the interchange, [out_off, len) unsent */
-    size_t out_off;
-    struct cp__wire_buf batch;      /* RESULTS records after BATCH_HDR bytes */
-    size_t nbatch;
-    struct qtask *qhead, *qtail;
-    size_t nqueued;
-    int state;
-    bool held, draining;
-    double hb_period, hb_threshold, last_rx, next_hb, handshake_deadline, drain_at;
-    int exit_code;
-    int sigpipe[2];
-};
-
-static volatile sig_atomic_t got_stop_signal;
-static int sig_wfd = -1;
-
-static void on_signal(int sig)
-{
-    int saved = errno;
-    if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP)
-        got_stop_signal = sig;
-    char c = 0;
-    if (write(sig_wfd, &c, 1) < 0) {
-        /* full pipe: a wake-up is already pending */
-    }
-    errno = saved;
-}
-
 /* ------------------------------------------------------------ small helpers */
 
-static void fail_msg(struct pool *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void fail_msg(struct pool *p, const char *fmt, ...)
+void cp__pool_fail(struct pool *p, const char *fmt, ...)
 {
     va_list ap;
     char text[1200];
@@ -159,7 +82,7 @@ static void flush_out(struct pool *p)
             if (p->draining)
                 stop_ok(p, "connection closed after DRAIN");
             else
-                fail_msg(p, "lost the interchange: %s", strerror(errno));
+                cp__pool_fail(p, "lost the interchange: %s", strerror(errno));
             p->out_off = p->out.len = 0;
             return;
         }
@@ -173,7 +96,7 @@ static void send_msg(struct pool *p, const struct cp__wire_msg *m)
 {
     cp_err err = {0};
     if (cp__wire_conn_send(p->conn, m, &p->out, &err) != 0)
-        fail_msg(p, "cannot send %s: %s", cp__wire_type_name(m->type), err.text);
+        cp__pool_fail(p, "cannot send %s: %s", cp__wire_type_name(m->type), err.text);
 }
 
 static void send_heartbeat(struct pool *p)
@@ -210,7 +133,7 @@ static void flush_batch(struct pool *p)
     cp_err err = {0};
     if (cp__wire_conn_write(p->conn, CP_WIRE_RESULTS, body, p->batch.len - BATCH_HDR + hl,
                             &p->out, &err) != 0)
-        fail_msg(p, "cannot send RESULTS: %s", err.text);
+        cp__pool_fail(p, "cannot send RESULTS: %s", err.text);
     p->nbatch = 0;
     p->batch.len = BATCH_HDR;
     if (p->batch.cap > (1u << 20)) {
@@ -236,7 +159,7 @@ static void add_record(struct pool *p, const void *rec, size_t len)
     p->nbatch++;
     return;
 nomem:
-    fail_msg(p, "out of memory for results: %s", err.text);
+    cp__pool_fail(p, "out of memory for results: %s", err.text);
 }
 
 /* A result the pool itself reports (worker lost, walltime, refused). */
@@ -250,7 +173,7 @@ static void add_result(struct pool *p, int64_t task_id, int64_t try_id, const ch
     struct cp__wire_buf b = {0};
     cp_err err = {0};
     if (cp__wire_msg_pack(&m, &b, &err) != 0)
-        fail_msg(p, "cannot pack a result: %s", err.text);
+        cp__pool_fail(p, "cannot pack a result: %s", err.text);
     else
         add_record(p, b.data + 2, b.len - 2);     /* strip [[ */
     cp__wire_buf_free(&b);
@@ -492,7 +415,7 @@ static bool worker_read(struct pool *p, struct worker *w)
         if (w->incap < need) {
             unsigned char *in = realloc(w->in, need);
             if (!in) {
-                fail_msg(p, "out of memory reading worker %d", w->rank);
+                cp__pool_fail(p, "out of memory reading worker %d", w->rank);
                 return false;
             }
             w->in = in, w->incap = need;
@@ -698,7 +621,7 @@ static void on_msg(struct pool *p, struct cp__wire_msg *m)
         on_welcome(p, &m->u.welcome);
         break;
     case CP_WIRE_REFUSE:
-        fail_msg(p, "refused by the interchange: %s",
+        cp__pool_fail(p, "refused by the interchange: %s",
                  m->u.refuse.reason ? m->u.refuse.reason : "(no reason given)");
         break;
     case CP_WIRE_TASKS:
@@ -740,7 +663,7 @@ static void read_interchange(struct pool *p)
             if (p->draining && mid == 0)
                 stop_ok(p, "the interchange closed the connection after DRAIN");
             else
-                fail_msg(p, "the interchange closed the connection%s%s", mid ? ": " : "",
+                cp__pool_fail(p, "the interchange closed the connection%s%s", mid ? ": " : "",
                          mid ? err.text : "");
             return;
         }
@@ -755,7 +678,7 @@ static void read_interchange(struct pool *p)
                 cp_err e2 = {0};
                 if (cp__wire_conn_refuse(p->conn, 0, NULL, &p->out, &e2) == 0)
                     flush_out(p);
-                fail_msg(p, "%s", err.text);
+                cp__pool_fail(p, "%s", err.text);
                 return;
             }
             if (rc == 1) {
@@ -764,129 +687,6 @@ static void read_interchange(struct pool *p)
             }
         }
     }
-}
-
-/* ------------------------------------------------------------ start-up */
-
-static int connect_one(const char *host, int port, double timeout, char *why, size_t cap)
-{
-    char service[16];
-    snprintf(service, sizeof service, "%d", port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
-    int rc = getaddrinfo(host, service, &hints, &res);
-    if (rc != 0) {
-        snprintf(why, cap, "%s: %s", host, gai_strerror(rc));
-        return -1;
-    }
-    int fd = -1;
-    for (struct addrinfo *a = res; a; a = a->ai_next) {
-        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
-        if (fd < 0)
-            continue;
-        int e = 0;
-        if (connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
-            e = errno;
-            if (e == EINPROGRESS) {
-                struct pollfd pf = {.fd = fd, .events = POLLOUT};
-                int n;
-                while ((n = poll(&pf, 1, (int)(timeout * 1000))) < 0 && errno == EINTR)
-                    ;
-                socklen_t sl = sizeof e;
-                if (n == 0)
-                    e = ETIMEDOUT;
-                else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &sl) != 0)
-                    e = errno;
-            }
-        }
-        if (!e)
-            break;
-        snprintf(why, cap, "%s port %d: %s", host, port, strerror(e));
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd >= 0) {
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
-    return fd;
-}
-
-static int pool_connect(struct pool *p)
-{
-    char why[2048] = "", one[300];
-    double timeout = p->o->connect_timeout > 0 ? p->o->connect_timeout : 10;
-    for (size_t i = 0; i < p->o->naddresses; i++) {
-        one[0] = '\0';
-        p->sock = connect_one(p->o->addresses[i], p->o->port, timeout, one, sizeof one);
-        if (p->sock >= 0) {
-            CP_INFO(SUBSYS, "connected to %s port %d", p->o->addresses[i], p->o->port);
-            return 0;
-        }
-        size_t l = strlen(why);
-        snprintf(why + l, sizeof why - l, "%s%s", l ? "; " : "", one);
-    }
-    fail_msg(p, "cannot reach the interchange: %s", why);
-    return -1;
-}
-
-static int pool_setup(struct pool *p)
-{
-    cp_err err = {0};
-    if (gethostname(p->hostname, sizeof p->hostname - 1) != 0 || !p->hostname[0])
-        strcpy(p->hostname, "localhost");
-    p->self_pid = (int)getpid();
-    if (p->o->pool_id)
-        snprintf(p->pool_id, sizeof p->pool_id, "%s", p->o->pool_id);
-    else
-        snprintf(p->pool_id, sizeof p->pool_id, "%.100s-%d-%08x", p->hostname, p->self_pid,
-                 (unsigned)randombytes_random());
-    if (p->o->logdir) {
-        char *path = cp__strdup_printf("%s/pool-%s.log", p->o->logdir, p->pool_id);
-        int rc = path ? cp__mkdir_p(p->o->logdir, &err) : -1;
-        if (rc == 0)
-            rc = cp__log_open(path, getenv("CPARSL_LOG_LEVEL"), &err);
-        free(path);
-        if (rc != 0) {
-            fprintf(stderr, "parsl-worker: cannot open the log in %s: %s\n", p->o->logdir,
-                    err.text);
-            return CP_POOL_EXIT_USAGE;
-        }
-    }
-    if (cp__node_facts_detect(&p->facts, &err) != 0 ||
-        !(p->layout = cp__pool_layout_make(&p->o->settings, &p->facts, p->pool_id,
-                                           p->o->block_id, &err))) {
-        fprintf(stderr, "parsl-worker: %s\n", err.text);
-        CP_ERROR(SUBSYS, "%s", err.text);
-        return CP_POOL_EXIT_USAGE;
-    }
-    p->nworkers = cp__pool_layout_workers(p->layout);
-    p->max_capacity = p->nworkers + p->o->prefetch_capacity;
-    CP_INFO(SUBSYS, "pool %s on %s, block '%s': %s", p->pool_id, p->hostname, p->o->block_id,
-            cp__pool_layout_describe(p->layout));
-    p->workers = calloc((size_t)p->nworkers, sizeof *p->workers);
-    if (!p->workers) {
-        fprintf(stderr, "parsl-worker: out of memory\n");
-        return CP_POOL_EXIT_FAIL;
-    }
-    for (int i = 0; i < p->nworkers; i++)
-        p->workers[i] = (struct worker){.rank = i, .fd = -1};
-    return 0;
-}
-
-static int signals_setup(struct pool *p)
-{
-    if (pipe2(p->sigpipe, O_CLOEXEC | O_NONBLOCK) != 0)
-        return -1;
-    sig_wfd = p->sigpipe[1];
-    struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART | SA_NOCLDSTOP};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGCHLD, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    return 0;
 }
 
 /* ------------------------------------------------------------ the loop */
@@ -902,14 +702,14 @@ static double timers(struct pool *p)
     double now = cp__mono(), next = 0;
     if (p->state == ST_HANDSHAKE) {
         if (now >= p->handshake_deadline)
-            fail_msg(p, "the interchange did not complete the handshake within %g s",
+            cp__pool_fail(p, "the interchange did not complete the handshake within %g s",
                      HANDSHAKE_TIMEOUT);
         return p->handshake_deadline;
     }
     if (p->state != ST_READY)
         return 0;
     if (now - p->last_rx > p->hb_threshold) {
-        fail_msg(p, "the interchange has been silent for %.1f s (heartbeat_threshold %g s)",
+        cp__pool_fail(p, "the interchange has been silent for %.1f s (heartbeat_threshold %g s)",
                  now - p->last_rx, p->hb_threshold);
         return 0;
     }
@@ -955,7 +755,7 @@ static void loop(struct pool *p)
 {
     struct pollfd *pf = calloc((size_t)p->nworkers + 2, sizeof *pf);
     if (!pf) {
-        fail_msg(p, "out of memory");
+        cp__pool_fail(p, "out of memory");
         return;
     }
     while (p->state != ST_STOPPING) {
@@ -977,7 +777,7 @@ static void loop(struct pool *p)
         }
         int n = poll(pf, (nfds_t)p->nworkers + 2, ms);
         if (n < 0 && errno != EINTR) {
-            fail_msg(p, "poll: %s", strerror(errno));
+            cp__pool_fail(p, "poll: %s", strerror(errno));
             break;
         }
         if (n <= 0)
@@ -986,11 +786,11 @@ static void loop(struct pool *p)
             char drain[64];
             while (read(p->sigpipe[0], drain, sizeof drain) > 0)
                 ;
-            if (got_stop_signal) {
+            if (cp__pool_stop_signal) {
                 char sig[40];
-                fail_msg(p, "stopped by %s",
-                         cp__pool_signame(got_stop_signal, sig, sizeof sig));
-                p->exit_code = 128 + got_stop_signal;
+                cp__pool_fail(p, "stopped by %s",
+                         cp__pool_signame(cp__pool_stop_signal, sig, sizeof sig));
+                p->exit_code = 128 + cp__pool_stop_signal;
                 break;
             }
         }
@@ -1013,17 +813,17 @@ int cp__pool_run(struct cp__pool_opts *o)
     struct pool pool = {.o = o, .sock = -1, .sigpipe = {-1, -1}};
     struct pool *p = &pool;
     cp_err err = {0};
-    int rc = pool_setup(p);
+    int rc = cp__pool_setup(p);
     if (rc != 0)
         goto done;
-    if (signals_setup(p) != 0 || pool_connect(p) != 0) {
+    if (cp__pool_signals_setup(p) != 0 || cp__pool_connect(p) != 0) {
         rc = CP_POOL_EXIT_FAIL;
         goto done;
     }
     p->conn = cp__wire_conn_create(CP_WIRE_POOL, o->secret, o->encrypted, &err);
     sodium_memzero(o->secret, sizeof o->secret);
     if (!p->conn) {
-        fail_msg(p, "%s", err.text);
+        cp__pool_fail(p, "%s", err.text);
         rc = CP_POOL_EXIT_FAIL;
         goto done;
     }
@@ -1046,12 +846,7 @@ done:
     cp__wire_buf_free(&p->batch);
     cp__pool_layout_free(p->layout);
     cp__node_facts_clear(&p->facts);
-    if (p->sigpipe[0] >= 0) {
-        signal(SIGCHLD, SIG_DFL);
-        close(p->sigpipe[0]);
-        close(p->sigpipe[1]);
-        sig_wfd = -1;
-    }
+    cp__pool_signals_reset(p);
     CP_INFO(SUBSYS, "exit %d", rc);
     cp__log_close();
     return rc;

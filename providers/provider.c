@@ -420,38 +420,21 @@ void cp__provider_common_fini(struct cp__provider_common *c)
 static const struct cp__provider_ops *read_type(const struct cp__ynode *map, const char *where,
                                                 cp_err *err)
 {
-    const char *names[16];
-    char list[200] = "";
-    size_t n = 0, used = 0;
-    for (; cp__provider_types[n] && n < 15; n++) {
+    const char *names[33];
+    size_t n = 0;
+    for (; cp__provider_types[n] && n < 32; n++)
         names[n] = cp__provider_types[n]->name;
-        used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", n ? ", " : "",
-                                 names[n]);
-    }
     names[n] = NULL;
+    char list[200];
     const struct cp__ynode *t = cp__ymap_get(map, "type");
     if (cp__ynode_is_null(t)) {
+        cp__ytype_pick(NULL, "provider", names, NULL, list, sizeof list, NULL);
         cp__yerr(err, t ? t : map, "%s has no type (one of: %s)", where, list);
         return NULL;
     }
-    const char *s;
-    if (cp__ynode_str(t, "provider type", &s, err) != 0)
-        return NULL;
-    const struct cp__provider_ops *type = cp__provider_type_find(s);
-    if (type)
-        return type;
-    for (size_t i = 0; cp__provider_types_planned[i]; i++)
-        if (strcmp(cp__provider_types_planned[i], s) == 0) {
-            cp__yerr(err, t, "provider type '%s' is not supported yet by this build (it has: "
-                             "%s)", s, list);
-            return NULL;
-        }
-    const char *hint = cp__did_you_mean(s, names);
-    if (hint)
-        cp__yerr(err, t, "unknown provider type '%.100s' (did you mean '%s'?)", s, hint);
-    else
-        cp__yerr(err, t, "unknown provider type '%.100s' (known: %s)", s, list);
-    return NULL;
+    int i = cp__ytype_pick(t, "provider", names, cp__provider_types_planned, list, sizeof list,
+                           err);
+    return i < 0 ? NULL : cp__provider_types[i];
 }
 
 /* The allowed keys of a type: the shared ones, then its own. (walltime is always

@@ -1,0 +1,85 @@
+/* executors/pool_int.h — the parsl-worker pool's state, shared by pool.c (the
+ * loop, queue, workers and interchange messages) and pool_start.c (connecting,
+ * node layout, logs and signals). Not for use outside the pool.
+ */
+#ifndef CP_EXECUTORS_POOL_INT_H
+#define CP_EXECUTORS_POOL_INT_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "executors/pool.h"
+
+#define SUBSYS "pool"
+#define SOFTWARE "cparsl " CPARSL_VERSION
+#define HANDSHAKE_TIMEOUT 30.0      /* seconds from connect to WELCOME */
+#define STOP_GRACE 1.0              /* seconds between TERM and KILL of workers */
+#define SHELL_BACKSTOP 5.0          /* seconds past walltime + grace before the pool
+                                     * kills a worker whose shell task overran */
+#define RESPAWN_DELAY 1.0           /* a worker that died idle within this many
+                                     * seconds of its start is restarted this late */
+#define BATCH_SOFT_CAP (8u << 20)   /* flush a RESULTS batch before it grows past this */
+#define BATCH_HDR 6                 /* room before the records: 0x91 + array32 header */
+#define RX_CHUNK 16384
+
+/* A task waiting for a worker: its message to the worker, ready to write. */
+struct qtask {
+    struct qtask *prev, *next;
+    int64_t task_id, try_id, priority;
+    int kind;
+    double walltime;
+    size_t len;                     /* bytes in data: 4-byte length + TASKS body */
+    unsigned char data[];
+};
+
+struct worker {
+    int rank;
+    int pid;                        /* 0: not running */
+    int fd;                         /* -1: closed */
+    struct qtask *cur;              /* the task it runs, or NULL when idle */
+    double t_dispatch;              /* CLOCK_REALTIME when cur was sent */
+    double deadline;                /* CLOCK_MONOTONIC walltime of cur, 0: none */
+    bool wall_killed;               /* the pool killed it for cur's walltime */
+    int shell_pgid;                 /* cur's shell command (its own group), 0: none */
+    double started;                 /* CLOCK_MONOTONIC of its fork */
+    double respawn_at;              /* CLOCK_MONOTONIC; 0: not waiting to respawn */
+    unsigned char *in;              /* a partial message from it */
+    size_t inlen, incap;
+};
+
+enum { ST_HANDSHAKE, ST_READY, ST_STOPPING };
+
+struct pool {
+    struct cp__pool_opts *o;
+    struct cp__pool_layout *layout;
+    struct cp__node_facts facts;
+    char hostname[256], pool_id[160];
+    int nworkers, max_capacity, self_pid;
+    struct worker *workers;
+    int sock;
+    struct cp__wire_conn *conn;
+    struct cp__wire_buf out;        /* frames to the interchange, [out_off, len) unsent */
+    size_t out_off;
+    struct cp__wire_buf batch;      /* RESULTS records after BATCH_HDR bytes */
+    size_t nbatch;
+    struct qtask *qhead, *qtail;
+    size_t nqueued;
+    int state;
+    bool held, draining;
+    double hb_period, hb_threshold, last_rx, next_hb, handshake_deadline, drain_at;
+    int exit_code;
+    int sigpipe[2];
+};
+
+/* pool.c: stops the pool with a failure, printing text on stderr and the log. */
+void cp__pool_fail(struct pool *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* pool_start.c */
+extern volatile sig_atomic_t cp__pool_stop_signal;   /* the signal that asked us to stop */
+int cp__pool_setup(struct pool *p);          /* node facts, layout, ids, log */
+int cp__pool_signals_setup(struct pool *p);  /* the self-pipe and handlers */
+void cp__pool_signals_reset(struct pool *p); /* undoes it */
+int cp__pool_connect(struct pool *p);        /* the first reachable address */
+
+#endif
