@@ -23,6 +23,7 @@
 #include "engine/observe.h"
 #include "engine/task.h"
 #include "executors/app_invoke.h"
+#include "executors/pool.h"
 
 static pthread_rwlock_t g_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct cp__dfk *g_dfk;
@@ -39,19 +40,25 @@ static int set_last(const cp_err *err)
 
 const char *cp_last_error(void) { return last_error; }
 
+/* A program a worker relaunched to run its native apps serves tasks here and
+ * never comes back (executors/pool.h). */
+static int become_app_host(void)
+{
+    const char *spec = getenv(CP_APP_HOST_ENV);
+    if (!spec)
+        return 0;
+    cp_err err = {0};
+    cp__pool_app_host(spec, &err);
+    return set_last(&err);
+}
+
 int cp_init(int *argc, char ***argv)
 {
     if (argc && argv && *argv && *argc > 0 && (*argv)[0]) {
         free(g_argv0);
         g_argv0 = strdup((*argv)[0]);
     }
-    if (getenv("CPARSL_APP_HOST")) {
-        cp_err err = {0};
-        cp__errf(&err, ENOTSUP, "started as an app host (CPARSL_APP_HOST is set), but this "
-                                "build has no pilot-worker executor yet");
-        return set_last(&err);
-    }
-    return 0;
+    return become_app_host();
 }
 
 /* ------------------------------------------------------------ run directory */
@@ -223,6 +230,10 @@ int cp__load_run_config(const struct cp__run_config *rc, cp_err *err)
 
 int cp_load_config(const cp_config *cfg)
 {
+    /* A program that forgot cp_init still becomes the host it was started as,
+     * rather than start a run of its own on a worker. */
+    if (become_app_host() != 0)
+        return -1;
     cp_err err = {0};
     struct cp__run_config *rc = cp__config_from_c(cfg, &err);
     int rc_load = rc ? cp__load_run_config(rc, &err) : set_last(&err);
@@ -236,6 +247,8 @@ int cp_load(const char *config)
 {
     if (!config)
         return cp_load_config(NULL);
+    if (become_app_host() != 0)
+        return -1;
     cp_err err = {0};
     struct cp__run_config *rc = cp__config_load(config, ".", NULL, 0, &err);
     int rc_load = rc ? cp__load_run_config(rc, &err) : set_last(&err);

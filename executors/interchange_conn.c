@@ -8,6 +8,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
+#include <link.h>
 #include <pthread.h>
 #include <unistd.h>
 #include <stdio.h>
@@ -290,21 +291,30 @@ static void read_self(void)
     self_path[n > 0 ? n : 0] = '\0';
 }
 
-/* The shared library a native app's definition lives in, so a pool can open
- * the same one (YAML workflows name their apps' libraries; C programs linking a
- * library of apps get the same). NULL for an app in the main program: the pool
- * then needs --app-library or an app host. dladdr's answer is the path the
- * library was opened with, which pools on a shared file system can open too. */
-static const char *app_library(const cp_app_def *app)
+/* Where a pool finds a native app: the shared library its definition lives in
+ * (YAML workflows name their apps' libraries; C programs linking a library of
+ * apps get the same), or, for an app of the main program, that program, which a
+ * worker relaunches as an app host. dladdr's name is the path the library was
+ * opened with, which pools on a shared file system can open too; the main
+ * program's is argv[0]-ish, so /proc/self/exe names it instead. Returns the
+ * kind (NATIVE or HOSTED) and sets *lib (NULL: the pool's --app-library). */
+static int app_location(const cp_app_def *app, const char **lib)
 {
     Dl_info info;
-    if (!app || !dladdr(app, &info) || !info.dli_fname)
-        return NULL;
+    struct link_map *lm = NULL;
+    *lib = NULL;
+    if (!app || !dladdr1(app, &info, (void **)&lm, RTLD_DL_LINKMAP))
+        return CP_WIRE_TASK_NATIVE;
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, read_self);
-    if (self_path[0] && strcmp(info.dli_fname, self_path) == 0)
-        return NULL;
-    return info.dli_fname[0] == '/' ? info.dli_fname : NULL;
+    bool main_program = (lm && lm->l_name && !lm->l_name[0]) ||
+                        (info.dli_fname && self_path[0] && strcmp(info.dli_fname, self_path) == 0);
+    if (main_program) {
+        *lib = self_path[0] ? self_path : NULL;
+        return self_path[0] ? CP_WIRE_TASK_HOSTED : CP_WIRE_TASK_NATIVE;
+    }
+    *lib = info.dli_fname && info.dli_fname[0] == '/' ? info.dli_fname : NULL;
+    return CP_WIRE_TASK_NATIVE;
 }
 
 /* A job as a task record; borrows everything from job. */
@@ -314,12 +324,13 @@ static void job_to_task(const struct cp__job *job, struct cp__wire_task *t)
     while (job->env && job->env[nenv])
         nenv++;
     bool shell = job->kind == CP_JOB_SHELL;
+    const char *lib = NULL;
+    int kind = shell ? CP_WIRE_TASK_SHELL : app_location(job->app, &lib);
     const char *app = job->app && job->app->name && *job->app->name ? job->app->name
                                                                     : shell ? "shell" : "";
     *t = (struct cp__wire_task){
         .task_id = job->task_id, .try_id = job->try_id,
-        .kind = shell ? CP_WIRE_TASK_SHELL : CP_WIRE_TASK_NATIVE,
-        .app = app, .library = shell ? NULL : app_library(job->app),
+        .kind = kind, .app = app, .library = lib,
         .args = shell ? NULL : job->args, .nargs = shell || job->nargs < 0 ? 0 : (size_t)job->nargs,
         .cmd = shell ? job->cmd : NULL,
         .stdout_path = job->stdout_path, .stderr_path = job->stderr_path,

@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -357,6 +358,18 @@ static void worker_result(struct pool *p, struct worker *w, const unsigned char 
         w->shell_pgid = pid > 1 ? pid : 0;
         return;
     }
+    if (w->cur && len >= 1 && body[0] == 'H') {     /* "relaunching as an app host" */
+        free(w->host);
+        w->host = strndup((const char *)body + 1, len - 1);
+        CP_DEBUG(SUBSYS, "worker %d relaunches as the app host %s", w->rank,
+                 w->host ? w->host : "?");
+        return;
+    }
+    if (len == 1 && body[0] == 'A') {               /* "the app host serves" */
+        free(w->host);
+        w->host = NULL;
+        return;
+    }
     if (!w->cur || len < 3 || body[0] != 0x91 || body[1] != 0x91) {
         CP_ERROR(SUBSYS, "worker %d sent an unexpected message (%zu bytes); replacing it",
                  w->rank, len);
@@ -375,6 +388,8 @@ static void worker_result(struct pool *p, struct worker *w, const unsigned char 
     w->cur = NULL;
     w->deadline = 0;
     w->shell_pgid = 0;
+    free(w->host);
+    w->host = NULL;
 }
 
 /* Handles the whole messages at the start of w->in and keeps the rest. */
@@ -449,14 +464,21 @@ static void worker_reaped(struct pool *p, struct worker *w, int status)
         (void)worker_read(p, w);        /* a result written just before it ended */
         worker_closed(w);
     }
-    char why[200], sig[40];
+    char why[PATH_MAX + 300], how[60], sig[40];
     if (WIFSIGNALED(status))
-        snprintf(why, sizeof why, "worker lost: %s",
-                 cp__pool_signame(WTERMSIG(status), sig, sizeof sig));
+        snprintf(how, sizeof how, "%s", cp__pool_signame(WTERMSIG(status), sig, sizeof sig));
     else
-        snprintf(why, sizeof why, "worker lost: exit code %d", WEXITSTATUS(status));
-    CP_WARN(SUBSYS, "worker %d (pid %d) ended: %s%s", w->rank, w->pid, why + 13,
+        snprintf(how, sizeof how, "exit code %d", WEXITSTATUS(status));
+    if (w->host)
+        /* Most likely its main() did other work before cp_init(), or never calls it. */
+        snprintf(why, sizeof why, "app host '%s' ended (%s) before it served the task: its "
+                 "main() must call cp_init() before anything else", w->host, how);
+    else
+        snprintf(why, sizeof why, "worker lost: %s", how);
+    CP_WARN(SUBSYS, "worker %d (pid %d) ended: %s%s", w->rank, w->pid, w->host ? why : how,
             w->cur ? " while running a task" : "");
+    free(w->host);
+    w->host = NULL;
     w->pid = 0;
     if (w->shell_pgid)          /* its shell command would otherwise run on, orphaned */
         kill(-w->shell_pgid, SIGKILL);
@@ -567,7 +589,8 @@ static void stop_workers(struct pool *p)
         worker_closed(w);
         free(w->cur);
         free(w->in);
-        w->cur = NULL, w->in = NULL;
+        free(w->host);
+        w->cur = NULL, w->in = NULL, w->host = NULL;
     }
 }
 

@@ -15,6 +15,10 @@
  * ends are this program on this machine) and a wire message body: TASKS with one
  * task to the worker, RESULTS with one result back. The pool never decodes a
  * result: it strips the two array headers and splices the record into its batch.
+ * A worker also sends one-letter notices, told apart from RESULTS by their first
+ * byte: 'P' + pid (it started a shell command in that process group), 'H' +
+ * path (it is relaunching itself as that program's app host) and 'A' (the app
+ * host serves).
  *
  * pool.c is the pool process (event loop, interchange, dispatch, worker
  * lifecycle); pool_worker.c is what a forked worker runs. The command line is
@@ -68,6 +72,19 @@ int cp__pool_run(struct cp__pool_opts *o);
  * walltime), writes one result each. Never returns: _exit(0) on EOF. */
 void cp__pool_worker_main(int fd, int rank, const char *app_library)
     __attribute__((noreturn));
+
+/* The environment variable that makes a program an app host, and the one that
+ * carries the pool's --app-library to it. */
+#define CP_APP_HOST_ENV "CPARSL_APP_HOST"
+#define CP_APP_HOST_LIBRARY_ENV "CPARSL_APP_HOST_LIBRARY"
+
+/* Becomes an app host: called by cp_init (and cp_load) when CP_APP_HOST_ENV is set,
+ * in a program a worker relaunched to run that program's own native apps (task
+ * kind HOSTED). spec is the variable's value: "fd=N task=M rank=R", the worker's
+ * socketpair and a memfd holding the task that made the worker relaunch it. Does
+ * not return, except with -1 and err filled when spec is not one a worker wrote
+ * (the variable then stays set). */
+int cp__pool_app_host(const char *spec, cp_err *err);
 
 /* "SIGKILL" for SIGKILL (static), or "signal N" in buf. */
 const char *cp__pool_signame(int sig, char *buf, size_t cap);

@@ -42,6 +42,8 @@ struct worker {
     double deadline;                /* CLOCK_MONOTONIC walltime of cur, 0: none */
     bool wall_killed;               /* the pool killed it for cur's walltime */
     int shell_pgid;                 /* cur's shell command (its own group), 0: none */
+    char *host;                     /* the program it is relaunching itself as, to
+                                     * run cur, until that app host says it serves */
     double started;                 /* CLOCK_MONOTONIC of its fork */
     double respawn_at;              /* CLOCK_MONOTONIC; 0: not waiting to respawn */
     unsigned char *in;              /* a partial message from it */

@@ -11,18 +11,26 @@
  * A SIGTERM (from the pool when it stops, or from the kernel as PDEATHSIG when the
  * pool dies) takes the running shell command's process group with it: the command
  * runs in its own session (common/spawn.h), so nothing else would reach it.
+ *
+ * The same loop runs in an app host: a worker given a HOSTED task for another
+ * program execs that program in its place, and the program's cp_init comes back
+ * here through cp__pool_app_host (docs/htex.md, "App hosts").
  */
 #include "executors/pool.h"
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -121,7 +129,9 @@ static const cp_app_def *find_app(const struct cp__wire_task *t, void *deflib, c
                                   size_t cap)
 {
     void *h = deflib;
-    if (t->library) {
+    if (t->kind == CP_WIRE_TASK_HOSTED) {
+        h = NULL;               /* this program: its apps are in the registry */
+    } else if (t->library) {
         dlerror();
         h = dlopen(t->library, RTLD_NOW | RTLD_LOCAL);
         if (!h) {
@@ -135,8 +145,9 @@ static const cp_app_def *find_app(const struct cp__wire_task *t, void *deflib, c
         d = cp_app_find(t->app);
     if (!d)
         snprintf(why, cap, "native app '%s' is not known to this worker (%s)", t->app,
-                 t->library ? "not in the task's library"
-                            : "give parsl-worker --app-library, or name the library in the task");
+                 t->kind == CP_WIRE_TASK_HOSTED ? "not defined in its program"
+                 : t->library ? "not in the task's library"
+                              : "give parsl-worker --app-library, or name the library in the task");
     else if (d->kind != CP_APP_NATIVE)
         snprintf(why, cap, "'%s' is not a native app (CP_APP)", t->app);
     return d && d->kind == CP_APP_NATIVE ? d : NULL;
@@ -324,9 +335,101 @@ static void run_shell(int fd, const struct cp__wire_task *t, int rank,
     send_result(fd, &r);
 }
 
+/* ------------------------------------------------------------ app hosts */
+
+/* Whether path is this very program (compared by inode, so another path to the
+ * same file counts). */
+static bool is_self(const char *path)
+{
+    static struct stat self;
+    static int known = -1;
+    if (known < 0)
+        known = stat("/proc/self/exe", &self) == 0;
+    struct stat st;
+    return known && stat(path, &st) == 0 && st.st_dev == self.st_dev && st.st_ino == self.st_ino;
+}
+
+/* A one-letter notice to the pool, with optional text: 'H' "relaunching as the
+ * app host <path>", 'A' "the app host is serving". */
+static void notice(int fd, char tag, const char *text)
+{
+    unsigned char b[5 + PATH_MAX];
+    size_t n = text ? strnlen(text, PATH_MAX - 1) : 0;
+    uint32_t len = (uint32_t)(1 + n);
+    memcpy(b, &len, 4);
+    b[4] = (unsigned char)tag;
+    if (n)
+        memcpy(b + 5, text, n);
+    if (write_all(fd, b, 5 + n) != 0)
+        _exit(0);
+}
+
+static int write_file(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t r = write(fd, c, n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        c += r, n -= (size_t)r;
+    }
+    return 0;
+}
+
+/* Replaces this worker with the program that defines a HOSTED task's app, run
+ * as an app host (cp__pool_app_host): same pid, CPUs, environment and socketpair,
+ * so the pool sees the same worker. The task travels in a memfd because it has
+ * already been read off the socketpair. Returns only when that fails, having
+ * reported the task failed. */
+static void relaunch(int fd, int rank, const char *app_library, const struct cp__wire_task *t,
+                     const unsigned char *body, uint32_t len)
+{
+    char why[PATH_MAX + 200];
+    struct cp__wire_result r = {.task_id = t->task_id, .try_id = t->try_id,
+                                .worker_rank = rank, .t_start = cp__now(), .error = why};
+    int mfd = memfd_create("cparsl-task", 0);
+    if (mfd < 0 || write_file(mfd, &len, 4) != 0 || write_file(mfd, body, len) != 0 ||
+        lseek(mfd, 0, SEEK_SET) != 0) {
+        snprintf(why, sizeof why, "cannot relaunch '%s' as an app host: cannot keep the task: %s",
+                 t->library, strerror(errno));
+        goto fail;
+    }
+    int fl = fcntl(fd, F_GETFD);
+    char spec[80];
+    snprintf(spec, sizeof spec, "fd=%d task=%d rank=%d", fd, mfd, rank);
+    if (fl < 0 || fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC) != 0 ||
+        setenv(CP_APP_HOST_ENV, spec, 1) != 0 ||
+        (app_library ? setenv(CP_APP_HOST_LIBRARY_ENV, app_library, 1)
+                     : unsetenv(CP_APP_HOST_LIBRARY_ENV)) != 0) {
+        snprintf(why, sizeof why, "cannot relaunch '%s' as an app host: %s", t->library,
+                 strerror(errno));
+        goto fail;
+    }
+    notice(fd, 'H', t->library);
+    char *argv[] = {(char *)t->library, NULL};
+    execv(t->library, argv);
+    snprintf(why, sizeof why, "cannot start '%s' as an app host: %s", t->library,
+             strerror(errno));
+    unsetenv(CP_APP_HOST_ENV);
+    unsetenv(CP_APP_HOST_LIBRARY_ENV);
+fail:
+    if (mfd >= 0)
+        close(mfd);
+    r.t_end = cp__now();
+    send_result(fd, &r);
+}
+
 /* ------------------------------------------------------------ the loop */
 
-void cp__pool_worker_main(int fd, int rank, const char *app_library)
+/* Serves tasks until the pool closes fd. first (len bytes, owned) is a task
+ * message already read: the one an app host was relaunched for, whose HOSTED
+ * program is this one whatever its path says. */
+static void serve(int fd, int rank, const char *app_library, unsigned char *first,
+                  uint32_t first_len) __attribute__((noreturn));
+static void serve(int fd, int rank, const char *app_library, unsigned char *first,
+                  uint32_t first_len)
 {
     struct sigaction sa = {.sa_handler = on_term};
     sigemptyset(&sa.sa_mask);
@@ -346,15 +449,21 @@ void cp__pool_worker_main(int fd, int rank, const char *app_library)
     bool sp_ready = false;
     for (;;) {
         uint32_t len;
-        if (read_all(fd, &len, 4) != 0)
-            _exit(0);
-        unsigned char *body = len ? malloc(len) : NULL;
-        if ((len && !body) || read_all(fd, body, len) != 0)
-            _exit(len && !body ? 70 : 0);
+        unsigned char *body;
+        bool mine = first != NULL;
+        if (first) {
+            body = first, len = first_len;
+            first = NULL;
+        } else {
+            if (read_all(fd, &len, 4) != 0)
+                _exit(0);
+            body = len ? malloc(len) : NULL;
+            if ((len && !body) || read_all(fd, body, len) != 0)
+                _exit(len && !body ? 70 : 0);
+        }
         struct cp__wire_msg m;
         cp_err err = {0};
         int rc = cp__wire_msg_decode(CP_WIRE_TASKS, body, len, &m, &err);
-        free(body);
         if (rc != 0 || m.u.tasks.n != 1) {
             /* Only a bug in the pool can cause this; without a task id there is
              * no one to tell but the pool's log (our stderr). */
@@ -365,7 +474,9 @@ void cp__pool_worker_main(int fd, int rank, const char *app_library)
         const struct cp__wire_task *t = &m.u.tasks.tasks[0];
         if (t->kind == CP_WIRE_TASK_SHELL) {
             run_shell(fd, t, rank, &sp, &sp_ready);
-        } else if (app_library && !deflib && !t->library) {
+        } else if (t->kind == CP_WIRE_TASK_HOSTED && !mine && !is_self(t->library)) {
+            relaunch(fd, rank, app_library, t, body, len);
+        } else if (t->kind == CP_WIRE_TASK_NATIVE && app_library && !deflib && !t->library) {
             struct cp__wire_result r = {.task_id = t->task_id, .try_id = t->try_id,
                                         .worker_rank = rank, .error = libwhy,
                                         .t_start = cp__now(), .t_end = cp__now()};
@@ -374,5 +485,38 @@ void cp__pool_worker_main(int fd, int rank, const char *app_library)
             run_native(fd, t, rank, deflib);
         }
         cp__wire_msg_clear(&m);
+        free(body);
     }
+}
+
+void cp__pool_worker_main(int fd, int rank, const char *app_library)
+{
+    serve(fd, rank, app_library, NULL, 0);
+}
+
+int cp__pool_app_host(const char *spec, cp_err *err)
+{
+    int fd = -1, tfd = -1, rank = -1;
+    char tail;
+    if (!spec || sscanf(spec, "fd=%d task=%d rank=%d%c", &fd, &tfd, &rank, &tail) != 3 ||
+        fd < 0 || tfd < 0 || rank < 0 || fcntl(fd, F_GETFD) < 0 || fcntl(tfd, F_GETFD) < 0)
+        return cp__errf(err, EINVAL, "%s is set to '%.100s', which is not what a parsl-worker "
+                        "sets when it starts an app host; unset it to run this program normally",
+                        CP_APP_HOST_ENV, spec ? spec : "");
+    const char *lib = getenv(CP_APP_HOST_LIBRARY_ENV);
+    char *app_library = lib ? strdup(lib) : NULL;
+    /* What the apps start must not take itself for an app host. */
+    unsetenv(CP_APP_HOST_ENV);
+    unsetenv(CP_APP_HOST_LIBRARY_ENV);
+    uint32_t len = 0;
+    unsigned char *body = NULL;
+    if (read_all(tfd, &len, 4) != 0 || !(body = malloc(len ? len : 1)) ||
+        read_all(tfd, body, len) != 0) {
+        fprintf(stderr, "parsl-worker %d: the app host cannot read its first task\n", rank);
+        _exit(70);
+    }
+    close(tfd);
+    fcntl(fd, F_SETFD, FD_CLOEXEC);     /* the tasks' own children get none of it */
+    notice(fd, 'A', NULL);
+    serve(fd, rank, app_library, body, len);
 }

@@ -93,8 +93,10 @@ enum cp__wire_why {
 
 /* SHUTDOWN modes. */
 enum { CP_WIRE_SHUTDOWN_NOW = 1, CP_WIRE_SHUTDOWN_DRAINED = 2 };
-/* TASKS kinds (the same numbers as cp__job_kind; join apps never leave the engine). */
-enum { CP_WIRE_TASK_NATIVE = 1, CP_WIRE_TASK_SHELL = 2 };
+/* TASKS kinds. Join apps never leave the engine. HOSTED is a native app that lives
+ * in the engine's own program: `library` is that program, which a worker relaunches
+ * as an app host (cp_init) to run it. */
+enum { CP_WIRE_TASK_NATIVE = 1, CP_WIRE_TASK_SHELL = 2, CP_WIRE_TASK_HOSTED = 3 };
 
 /* One row per message type. Borrowed, static. */
 struct cp__wire_type_info {
@@ -255,10 +257,12 @@ struct cp__wire_refuse {
 struct cp__wire_task {
     int64_t task_id;            /* >= 0 */
     int64_t try_id;             /* 0..INT32_MAX */
-    int64_t kind;               /* CP_WIRE_TASK_NATIVE | CP_WIRE_TASK_SHELL */
+    int64_t kind;               /* CP_WIRE_TASK_NATIVE | _SHELL | _HOSTED */
     const char *app;            /* the app's name, 1..1024 bytes */
     const char *library;        /* native: a shared library holding the app, or NULL
-                                 * for the pool's own app library/host; <= 4096 bytes */
+                                 * for the pool's own app library; hosted: the
+                                 * program to run as app host (required, absolute);
+                                 * <= 4096 bytes */
     const struct cp_value *args;  /* nargs argument values (decoded: borrowed items) */
     size_t nargs;
     const char *cmd;            /* shell: the rendered command (required); native: NULL */

@@ -593,9 +593,11 @@ static int check_task(const struct cp__wire_task *t, struct ctx *c)
     bool shell = t->kind == CP_WIRE_TASK_SHELL;
     if (chk_int(c, 0, "task_id", t->task_id, 0, INT64_MAX) ||
         chk_int(c, 1, "try_id", t->try_id, 0, INT32_MAX) ||
-        chk_int(c, 2, "kind", t->kind, CP_WIRE_TASK_NATIVE, CP_WIRE_TASK_SHELL) ||
+        chk_int(c, 2, "kind", t->kind, CP_WIRE_TASK_NATIVE, CP_WIRE_TASK_HOSTED) ||
         chk_str(c, 3, "app", t->app, 1, 1024, false) ||
-        chk_str(c, 4, "library", t->library, 1, PATH_MAX_LEN, true) ||
+        chk_str(c, 4, "library", t->library, 1, PATH_MAX_LEN, t->kind != CP_WIRE_TASK_HOSTED) ||
+        (t->kind == CP_WIRE_TASK_HOSTED && t->library[0] != '/' &&
+         bad(c, 4, "library", "a hosted task's program must be an absolute path")) ||
         (t->nargs && !t->args && bad(c, 5, "args", "%zu args but no array", t->nargs)) ||
         (t->nargs > CP_VALUE_MAX_LEN && bad(c, 5, "args", "too many")) ||
         chk_str(c, 6, "cmd", t->cmd, 0, SIZE_MAX, !shell) ||

@@ -120,8 +120,9 @@ typedef struct cp_config {
 } cp_config;
 
 /* Call first in main(). When the program was started as an app host by a worker
- * pool, it serves tasks and exits; otherwise it records argv[0] and returns 0.
- * argc/argv may be NULL. */
+ * pool (CPARSL_APP_HOST set), it serves tasks and exits without returning;
+ * otherwise it records argv[0] and returns 0. -1 (cp_last_error) only when
+ * CPARSL_APP_HOST holds something no worker wrote. argc/argv may be NULL. */
 int cp_init(int *argc, char ***argv);
 
 /* Starts a run. NULL: the embedded default (a local thread pool). Otherwise the

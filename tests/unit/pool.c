@@ -449,6 +449,35 @@ static void test_tasks(void)
     n = results(&f, r, 1, 5);
     ok(n == 1 && r[0].ok && r[0].ival == 2, "the next native task runs");
 
+    /* Hosted tasks whose program cannot serve: a clear failure, and the worker
+     * (replaced where it ended) still takes the next task. */
+    struct cp__wire_task hs = native_task(32, "inc", lng(1), 0);
+    hs.kind = CP_WIRE_TASK_HOSTED;
+    hs.library = "/nonexistent/app-host";
+    send_tasks(&f, &hs, 1);
+    n = results(&f, r, 1, 5);
+    ok(n == 1 && !r[0].ok, "hosted: a program that cannot be started fails the try");
+    like(n ? r[0].text : NULL, "cannot start '/nonexistent/app-host' as an app host: No such file",
+         "... naming the program and why");
+    hs.task_id = 33;
+    hs.library = "/bin/true";
+    send_tasks(&f, &hs, 1);
+    n = results(&f, r, 1, 5);
+    ok(n == 1 && !r[0].ok, "hosted: a program that exits before serving fails the try");
+    like(n ? r[0].text : NULL, "app host '/bin/true' ended (exit code 0) before it served the "
+         "task: its main() must call cp_init()", "... saying what its main() must do");
+    hs.task_id = 34;
+    hs.app = "nosuchapp";
+    hs.library = worker_bin;    /* parsl-worker itself: the worker's own program */
+    send_tasks(&f, &hs, 1);
+    n = results(&f, r, 1, 5);
+    ok(n == 1 && !r[0].ok, "hosted in the worker's own program: run there, not relaunched");
+    like(n ? r[0].text : NULL, "native app 'nosuchapp' is not known to this worker (not defined in its "
+         "program)", "... an app it does not define is named");
+    send_tasks(&f, &after, 1);
+    n = results(&f, r, 1, 5);
+    ok(n == 1 && r[0].ok && r[0].ival == 2, "the pool still runs native tasks after them");
+
     /* HOLD: tasks are refused; released: they run. */
     put(&f, &(struct cp__wire_msg){.type = CP_WIRE_HOLD, .u.hold = {true}});
     struct cp__wire_task h = native_task(40, "inc", lng(1), 0);

@@ -485,7 +485,13 @@ static void e_proof_short(struct cp_value *r)
 static void e_nul(struct cp_value *r) { set_str(at(r, 1), "p\0ol", 4); }
 static void e_capacity(struct cp_value *r) { set_int(at(r, 9), 3); }
 static void e_acc_int(struct cp_value *r) { set_int(at(at(r, 7), 1), 1); }
-static void e_task_kind(struct cp_value *r) { set_int(at(at(at(r, 0), 0), 2), 3); }
+static void e_task_kind(struct cp_value *r) { set_int(at(at(at(r, 0), 0), 2), 4); }
+static void e_task_hosted_nil(struct cp_value *r) { set_int(at(at(at(r, 0), 0), 2), 3); }
+static void e_task_hosted_rel(struct cp_value *r)
+{
+    set_int(at(at(at(r, 0), 0), 2), 3);
+    set_str(at(at(at(r, 0), 0), 4), "bin/prog", 8);
+}
 static void e_task_env(struct cp_value *r)
 {
     struct cp_value *env = at(at(at(r, 0), 0), 12);
@@ -554,8 +560,12 @@ static void test_shapes(void)
     struct cp_value arg;
     struct cp__wire_task t;
     struct cp__wire_msg tasks = golden_tasks_msg(&t, &arg);
-    refuse_edit(&tasks, e_task_kind, "TASKS task 0 item 2 (kind): 3 is out of range 1..2",
+    refuse_edit(&tasks, e_task_kind, "TASKS task 0 item 2 (kind): 4 is out of range 1..3",
                 "an unknown task kind");
+    refuse_edit(&tasks, e_task_hosted_nil, "TASKS task 0 item 4 (library): want str, got nil",
+                "a hosted task without its program");
+    refuse_edit(&tasks, e_task_hosted_rel, "TASKS task 0 item 4 (library): a hosted task's "
+                "program must be an absolute path", "a hosted task with a relative program");
     refuse_edit(&tasks, e_task_env, "TASKS task 0 item 12 (env): entry 0 is not NAME=value",
                 "an env entry without a name");
     refuse_edit(&tasks, e_task_not_list, "TASKS task 0: want list, got int",

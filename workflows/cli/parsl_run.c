@@ -284,6 +284,11 @@ static int run(const struct args *a, const struct cp__wf *wf, const struct cp__r
 
 int main(int argc, char **argv)
 {
+    /* Apps linked into parsl-run itself run in it as an app host on workers. */
+    if (cp_init(&argc, &argv) != 0) {
+        fprintf(stderr, "parsl-run: %s\n", cp_last_error());
+        return 2;
+    }
     struct args a = {0};
     int status = parse_args(argc, argv, &a);
     struct cp__wf *wf = NULL;
