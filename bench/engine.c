@@ -15,6 +15,8 @@
  *                           them passed into one native app (const cp_value *) that
  *                           sums the list; seconds until that app's result is read.
  *   engine shell N          B5: N shell tasks running /bin/true; tasks/s.
+ *   engine shellnull N      the same with stdout and stderr sent to /dev/null
+ *                           instead of the default task_logs files.
  *   engine sleep N MS       B6: N native tasks each nanosleep()ing MS ms.
  *   engine shsleep N MS     B6: N shell tasks `sleep MS/1000`.
  *
@@ -24,7 +26,9 @@
  */
 #include <cparsl.h>
 
+#include <dirent.h>
 #include <ftw.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +119,42 @@ static double pct(const double *sorted, size_t n, double p)
 
 static char workdir[4096];
 
+/* Every worker has served a task (so blocks are up and app hosts relaunched):
+ * rounds of 64 no-op tasks until CPARSL_BENCH_WORKERS distinct processes (default
+ * 2) have answered, or 30 s. */
+CP_APP(long, whose, (long, x)) { (void)x; return (long)getpid(); }
+
+static void warm_up(void)
+{
+    const char *nw = getenv("CPARSL_BENCH_WORKERS");
+    int want = nw && atoi(nw) > 0 ? atoi(nw) : 2;
+    long seen[256];
+    int nseen = 0;
+    double until = mono() + 30;
+    while (nseen < want && mono() < until) {
+        cp_future *f[64];
+        for (int i = 0; i < 64; i++)
+            f[i] = cp_call(whose, (long)i);
+        for (int i = 0; i < 64; i++) {
+            if (cp_future_wait(f[i]) != 0) {
+                fprintf(stderr, "bench: warm-up task failed: %s\n", cp_future_error(f[i]));
+                exit(2);
+            }
+            long pid = cp_future_int(f[i]);
+            int k = 0;
+            while (k < nseen && seen[k] != pid)
+                k++;
+            if (k == nseen && nseen < 256)
+                seen[nseen++] = pid;
+            cp_future_release(f[i]);
+        }
+    }
+    if (nseen < want) {
+        fprintf(stderr, "bench: only %d of %d workers answered in 30 s\n", nseen, want);
+        exit(2);
+    }
+}
+
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st, (void)flag, (void)ftw;
@@ -129,6 +169,17 @@ static void start(void)
         perror("bench: temp dir");
         exit(2);
     }
+    /* CPARSL_BENCH_CONFIG: a config file (absolute path), e.g. high_throughput
+     * pools; its workers are warmed up before anything is measured. */
+    const char *conf = getenv("CPARSL_BENCH_CONFIG");
+    if (conf && *conf) {
+        if (cp_load(conf) != 0) {
+            fprintf(stderr, "bench: cp_load(%s): %s\n", conf, cp_last_error());
+            exit(2);
+        }
+        warm_up();
+        return;
+    }
     /* CPARSL_BENCH_THREADS: for investigations only; the recorded runs use 2. */
     const char *nt = getenv("CPARSL_BENCH_THREADS");
     cp_config cfg = {.max_threads = nt && atoi(nt) > 0 ? atoi(nt) : 2, .log_level = "warning"};
@@ -138,9 +189,108 @@ static void start(void)
     }
 }
 
+/* ------------------------------------------------------------ pool memory */
+
+struct proc {
+    int pid, ppid;
+    char comm[32];
+};
+
+static long kb_field(const char *path, const char *key)
+{
+    FILE *fp = fopen(path, "r");
+    char line[256];
+    long v = -1;
+    size_t kl = strlen(key);
+    while (fp && fgets(line, sizeof line, fp))
+        if (strncmp(line, key, kl) == 0) {
+            v = atol(line + kl);
+            break;
+        }
+    if (fp)
+        fclose(fp);
+    return v;
+}
+
+/* With a config (pools): one JSON line on the memory of this process's
+ * descendants, by role. The pool is a parsl-worker whose parent is not one; its
+ * workers (forks, or app hosts relaunched from them) are its descendants. RSS
+ * counts pages a fork shares with its parent in both, so the workers are also
+ * given as PSS (smaps_rollup), which splits shared pages between the sharers. */
+static void report_pools(void)
+{
+    static struct proc ps[4096];
+    int n = 0;
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    while (d && (e = readdir(d)) && n < 4096) {
+        int pid = atoi(e->d_name);
+        if (pid <= 0)
+            continue;
+        char path[64], buf[512];
+        snprintf(path, sizeof path, "/proc/%d/stat", pid);
+        FILE *fp = fopen(path, "r");
+        if (!fp)
+            continue;
+        size_t len = fread(buf, 1, sizeof buf - 1, fp);
+        fclose(fp);
+        buf[len] = '\0';
+        char *l = strchr(buf, '('), *r = strrchr(buf, ')');
+        if (!l || !r)
+            continue;
+        struct proc *p = &ps[n];
+        p->pid = pid;
+        snprintf(p->comm, sizeof p->comm, "%.*s", (int)(r - l - 1), l + 1);
+        if (sscanf(r + 2, "%*c %d", &p->ppid) == 1)
+            n++;
+    }
+    if (d)
+        closedir(d);
+    long pool_rss = 0, worker_rss = 0, worker_pss = 0;
+    int npools = 0, nworkers = 0;
+    for (int i = 0; i < n; i++) {
+        /* Is it a descendant of ours, and what is its nearest parsl-worker ancestor? */
+        int cur = ps[i].ppid, depth = 0, pool_anc = 0;
+        bool mine = false;
+        while (cur > 1 && depth++ < 64) {
+            if (cur == (int)getpid()) {
+                mine = true;
+                break;
+            }
+            int k = 0;
+            while (k < n && ps[k].pid != cur)
+                k++;
+            if (k == n)
+                break;
+            if (strcmp(ps[k].comm, "parsl-worker") == 0)
+                pool_anc = cur;
+            cur = ps[k].ppid;
+        }
+        if (!mine)
+            continue;
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/status", ps[i].pid);
+        long rss = kb_field(path, "VmRSS:");
+        snprintf(path, sizeof path, "/proc/%d/smaps_rollup", ps[i].pid);
+        long pss = kb_field(path, "Pss:");
+        if (!pool_anc && strcmp(ps[i].comm, "parsl-worker") == 0) {
+            npools++, pool_rss += rss;
+        } else if (pool_anc) {
+            nworkers++, worker_rss += rss, worker_pss += pss;
+        }
+    }
+    printf("{\"bench\":\"pools\",\"pools\":%d,\"pool_rss_kb\":%ld,\"workers\":%d,"
+           "\"worker_rss_kb\":%ld,\"worker_pss_kb\":%ld,\"engine_rss_kb\":%ld}\n",
+           npools, npools ? pool_rss / npools : 0, nworkers, nworkers ? worker_rss / nworkers : 0,
+           nworkers ? worker_pss / nworkers : 0, rss_now() / 1024);
+}
+
 /* Shuts the run down (timed, reported by the caller) and removes the work dir. */
 static double finish(int *shutdown_rc)
 {
+    const char *conf = getenv("CPARSL_BENCH_CONFIG");
+    if (conf && *conf)
+        report_pools();
     double t = mono();
     *shutdown_rc = cp_shutdown();
     t = mono() - t;
@@ -311,7 +461,7 @@ static int bench_fanin(long n)
 
 /* ------------------------------------------------------------ B5 / B6 */
 
-enum { K_SHELL_TRUE, K_NATIVE_SLEEP, K_SHELL_SLEEP };
+enum { K_SHELL_TRUE, K_NATIVE_SLEEP, K_SHELL_SLEEP, K_SHELL_NULL };
 
 static int bench_many(int kind, long n, long ms)
 {
@@ -322,6 +472,9 @@ static int bench_many(int kind, long n, long ms)
     double t0 = mono();
     for (long i = 0; i < n; i++)
         fs[i] = kind == K_SHELL_TRUE ? cp_call(btrue)
+              : kind == K_SHELL_NULL
+                  ? cp_call_opts(btrue, CP_OPTS(.stdout_path = "/dev/null",
+                                                .stderr_path = "/dev/null"))
               : kind == K_NATIVE_SLEEP ? cp_call(nap, ms) : cp_call(shnap, ms);
     long bad = 0;
     const char *err = NULL;
@@ -339,8 +492,9 @@ static int bench_many(int kind, long n, long ms)
     int src;
     finish(&src);
     const char *name = kind == K_SHELL_TRUE ? "shell_true"
+                     : kind == K_SHELL_NULL ? "shell_true_devnull"
                      : kind == K_NATIVE_SLEEP ? "native_sleep" : "shell_sleep";
-    double ideal = kind == K_SHELL_TRUE ? 0 : (double)n * (double)ms / 1000.0 / 2.0;
+    double ideal = kind == K_SHELL_TRUE || kind == K_SHELL_NULL ? 0 : (double)n * (double)ms / 1000.0 / 2.0;
     printf("{\"bench\":\"%s\",\"n\":%ld,\"ms\":%ld,\"seconds\":%.4f,\"tasks_per_s\":%.1f,"
            "\"ideal_s\":%.3f,\"efficiency\":%.3f,\"peak_rss_mb\":%.1f,\"bad\":%ld,"
            "\"shutdown_rc\":%d}\n",
@@ -366,11 +520,13 @@ int main(int argc, char **argv)
         return bench_fanin(a);
     if (strcmp(cmd, "shell") == 0 && a > 0)
         return bench_many(K_SHELL_TRUE, a, 0);
+    if (strcmp(cmd, "shellnull") == 0 && a > 0)
+        return bench_many(K_SHELL_NULL, a, 0);
     if (strcmp(cmd, "sleep") == 0 && a > 0)
         return bench_many(K_NATIVE_SLEEP, a, b ? b : 10);
     if (strcmp(cmd, "shsleep") == 0 && a > 0)
         return bench_many(K_SHELL_SLEEP, a, b ? b : 10);
-    fprintf(stderr, "usage: engine burst N | stream N W | rtt N | fanin N | shell N | "
+    fprintf(stderr, "usage: engine burst N | stream N W | rtt N | fanin N | shell N | shellnull N | "
                     "sleep N MS | shsleep N MS\n");
     return 2;
 }

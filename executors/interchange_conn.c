@@ -112,7 +112,15 @@ int64_t cp__ic_conn_free(const struct ic_conn *c)
 {
     if (c->state != IC_READY || c->draining || c->held)
         return 0;
-    int64_t room = c->max_capacity - (int64_t)c->nflight;
+    /* Short tasks (recently under IC_SHORT_TASK each) are sent IC_SHORT_EXTRA
+     * more per worker than the pool asked for: the pool then keeps every worker
+     * fed with several at a time (pool.c, dispatch), which is what makes them
+     * cheap. At that length the extra is at most a few tens of milliseconds of
+     * work waiting on one pool, so other pools are not starved of it. */
+    int64_t cap = c->max_capacity;
+    if (c->nresults >= 8 && c->task_ewma < IC_SHORT_TASK)
+        cap += c->worker_count * IC_SHORT_EXTRA;
+    int64_t room = cap - (int64_t)c->nflight;
     return room > 0 ? room : 0;
 }
 
@@ -500,6 +508,8 @@ static void on_results(struct ic_conn *c, const struct cp__wire_results *rs)
         job->timed_out = r->timed_out;
         job->t_start = r->t_start;
         job->t_end = r->t_end;
+        double took = r->t_end > r->t_start ? r->t_end - r->t_start : 0;
+        c->task_ewma = c->nresults++ ? c->task_ewma + (took - c->task_ewma) / 8 : took;
         free(job->error);
         job->error = NULL;
         if (r->ok) {

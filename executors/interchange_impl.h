@@ -42,6 +42,9 @@ struct ic_conn {
     char *pool_id, *hostname, *block_id;
     int64_t pid, cores, worker_count, max_capacity;
     double memory_gb;
+    /* Recent time per task on it (t_end − t_start, moving average), over nresults. */
+    double task_ewma;
+    uint64_t nresults;
     /* Times: CLOCK_MONOTONIC seconds except idle_since (REALTIME). */
     double accepted_at, last_recv, next_heartbeat, closing_at, idle_since;
     /* Tries in flight. */
@@ -130,6 +133,9 @@ void cp__ic_conn_lose(struct ic_conn *c, const char *reason);
 void cp__ic_conn_close(struct ic_conn *c);
 /* Fails c's tries with text (not "pool lost"); used by stop. */
 void cp__ic_conn_fail_flights(struct ic_conn *c, const char *text);
+#define IC_SHORT_TASK 0.001     /* seconds: a task this short counts as short */
+#define IC_SHORT_EXTRA 32       /* extra tasks per worker for pools of short tasks */
+
 /* Free capacity: max_capacity − in flight, 0 unless ready, not draining, not held. */
 int64_t cp__ic_conn_free(const struct ic_conn *c);
 /* The periodic check of one connection: heartbeat due, silence, close deadline. */

@@ -31,6 +31,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -65,7 +66,7 @@ static int running_count(const struct pool *p)
 {
     int n = 0;
     for (int i = 0; i < p->nworkers; i++)
-        n += p->workers[i].cur != NULL;
+        n += p->workers[i].nsent;
     return n;
 }
 
@@ -230,6 +231,23 @@ static void q_push_front(struct pool *p, struct qtask *t)
     p->nqueued++;
 }
 
+/* Puts a list of tasks (linked by next, in order) back at the queue's front. */
+static void requeue(struct pool *p, struct qtask *list)
+{
+    struct qtask *rev = NULL;
+    while (list) {
+        struct qtask *nx = list->next;
+        list->next = rev;
+        rev = list;
+        list = nx;
+    }
+    while (rev) {
+        struct qtask *nx = rev->next;
+        q_push_front(p, rev);
+        rev = nx;
+    }
+}
+
 static void take_tasks(struct pool *p, const struct cp__wire_tasks *ts)
 {
     for (size_t i = 0; i < ts->n; i++) {
@@ -384,8 +402,16 @@ static void worker_result(struct pool *p, struct worker *w, const unsigned char 
     } else {
         add_record(p, body + 2, len - 2);
     }
+    /* Results come in the order the worker got its tasks: the next one starts now. */
+    double now = cp__now(), took = now - w->t_dispatch;
+    w->ewma = w->ewma < 0 ? took : w->ewma + (took - w->ewma) / 8;
+    struct qtask *next = w->cur->next;
     free(w->cur);
-    w->cur = NULL;
+    w->cur = next;
+    if (!next)
+        w->last = NULL;
+    w->nsent--;
+    w->t_dispatch = now;
     w->deadline = 0;
     w->shell_pgid = 0;
     free(w->host);
@@ -491,8 +517,13 @@ static void worker_reaped(struct pool *p, struct worker *w, int status)
         } else {
             add_result(p, w->cur->task_id, w->cur->try_id, why, false, w->t_dispatch, -1);
         }
+        /* Tasks sent behind it never started: back to the front of the queue. */
+        struct qtask *rest = w->cur->next;
         free(w->cur);
-        w->cur = NULL;
+        requeue(p, rest);
+        w->cur = w->last = NULL;
+        w->nsent = 0;
+        w->ewma = -1;
         w->respawn_at = cp__mono();
     } else {
         /* A worker that dies idle right after its start would die again: wait. */
@@ -515,36 +546,109 @@ static void reap(struct pool *p)
             }
 }
 
+/* A task another may be sent behind: native, no walltime (the pool times only
+ * the task a worker runs), and small enough that the socketpair's buffer takes
+ * several without blocking. */
+static bool plain(const struct qtask *t)
+{
+    return t->kind != CP_WIRE_TASK_SHELL && t->walltime <= 0 && t->len <= DEPTH_TASK_MAX;
+}
+
+/* How many more tasks worker w may be sent now. An idle worker takes one task
+ * of any kind. A worker whose recent tasks took under DEPTH_FAST may also hold
+ * up to DEPTH_MAX plain ones: it reads them in one go and never sleeps between
+ * them, which is most of the cost of a short task. Longer tasks get one at a
+ * time, so none waits behind a long one for long. */
+static int room(const struct worker *w)
+{
+    if (!w->pid || w->fd < 0)
+        return 0;
+    if (!w->cur)
+        return 1;
+    if (w->ewma < 0 || w->ewma >= DEPTH_FAST || !plain(w->cur))
+        return 0;
+    return DEPTH_MAX - w->nsent;
+}
+
+/* Sends the queue's head tasks to workers with room: idle workers first, one
+ * task each, then the fast ones share what is left, each in one sendmsg. */
 static void dispatch(struct pool *p)
 {
-    for (int i = 0; i < p->nworkers && p->qhead; i++) {
-        struct worker *w = &p->workers[i];
-        if (!w->pid || w->fd < 0 || w->cur)
+    for (int pass = 0; pass < 2 && p->qhead; pass++) {
+        int eligible = 0;
+        for (int i = 0; i < p->nworkers; i++)
+            eligible += pass == 0 ? room(&p->workers[i]) > 0 && !p->workers[i].cur
+                                  : room(&p->workers[i]) > 0;
+        if (!eligible)
             continue;
-        struct qtask *t = q_pop(p);
-        /* Blocking send: an idle worker is waiting in read(), so even a large task
-         * goes through at once; a worker that died gives EPIPE. */
-        const unsigned char *d = t->data;
-        size_t left = t->len;
-        while (left) {
-            ssize_t n = send(w->fd, d, left, MSG_NOSIGNAL);
-            if (n < 0 && errno == EINTR)
+        size_t share = (p->nqueued + (size_t)eligible - 1) / (size_t)eligible;
+        for (int i = 0; i < p->nworkers && p->qhead; i++) {
+            struct worker *w = &p->workers[i];
+            int r = room(w);
+            if (r <= 0 || (pass == 0 && w->cur))
                 continue;
-            if (n <= 0)
-                break;
-            d += n, left -= (size_t)n;
+            if (pass == 0)
+                r = 1;
+            else if ((size_t)r > share)
+                r = (int)share;
+            struct qtask *batch[DEPTH_MAX];
+            struct iovec iov[DEPTH_MAX];
+            int nb = 0;
+            while (nb < r && p->qhead && (nb == 0 && !w->cur ? true : plain(p->qhead))) {
+                if (nb > 0 && !plain(batch[0]))
+                    break;
+                batch[nb] = q_pop(p);
+                iov[nb] = (struct iovec){batch[nb]->data, batch[nb]->len};
+                nb++;
+            }
+            if (!nb)
+                continue;
+            /* Blocking send: an idle worker is waiting in read(), and a busy one has
+             * room for a few small tasks; a worker that died gives EPIPE. */
+            struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)nb};
+            bool lost = false;
+            while (mh.msg_iovlen) {
+                ssize_t n = sendmsg(w->fd, &mh, MSG_NOSIGNAL);
+                if (n < 0 && errno == EINTR)
+                    continue;
+                if (n <= 0) {
+                    lost = true;
+                    break;
+                }
+                while (mh.msg_iovlen && (size_t)n >= mh.msg_iov->iov_len) {
+                    n -= (ssize_t)mh.msg_iov->iov_len;
+                    mh.msg_iov++, mh.msg_iovlen--;
+                }
+                if (mh.msg_iovlen && n > 0) {
+                    mh.msg_iov->iov_base = (char *)mh.msg_iov->iov_base + n;
+                    mh.msg_iov->iov_len -= (size_t)n;
+                }
+            }
+            if (lost) {
+                /* It got none of them whole that it will ever run; SIGCHLD follows. */
+                for (int k = nb - 1; k >= 0; k--)
+                    q_push_front(p, batch[k]);
+                worker_closed(w);
+                continue;
+            }
+            double now = cp__now();
+            for (int k = 0; k < nb; k++) {
+                batch[k]->next = NULL;
+                if (w->last)
+                    w->last->next = batch[k];
+                else
+                    w->cur = batch[k];
+                w->last = batch[k];
+                w->nsent++;
+            }
+            if (w->nsent == nb) {           /* it was idle: the first one starts now */
+                w->t_dispatch = now;
+                double wall = w->cur->walltime;
+                if (wall > 0 && w->cur->kind == CP_WIRE_TASK_SHELL)
+                    wall += 2.0 + SHELL_BACKSTOP;
+                w->deadline = wall > 0 ? cp__mono() + wall : 0;
+            }
         }
-        if (left) {
-            q_push_front(p, t);         /* it never got it; SIGCHLD will follow */
-            worker_closed(w);
-            continue;
-        }
-        w->cur = t;
-        w->t_dispatch = cp__now();
-        double wall = t->walltime;
-        if (wall > 0 && t->kind == CP_WIRE_TASK_SHELL)
-            wall += 2.0 + SHELL_BACKSTOP;
-        w->deadline = wall > 0 ? cp__mono() + wall : 0;
     }
 }
 
@@ -587,10 +691,14 @@ static void stop_workers(struct pool *p)
             kill(-w->shell_pgid, SIGKILL);
         w->shell_pgid = 0;
         worker_closed(w);
-        free(w->cur);
+        for (struct qtask *t = w->cur, *nx; t; t = nx) {
+            nx = t->next;
+            free(t);
+        }
         free(w->in);
         free(w->host);
-        w->cur = NULL, w->in = NULL, w->host = NULL;
+        w->cur = w->last = NULL, w->in = NULL, w->host = NULL;
+        w->nsent = 0;
     }
 }
 

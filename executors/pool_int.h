@@ -22,6 +22,9 @@
 #define BATCH_SOFT_CAP (8u << 20)   /* flush a RESULTS batch before it grows past this */
 #define BATCH_HDR 6                 /* room before the records: 0x91 + array32 header */
 #define RX_CHUNK 16384
+#define DEPTH_MAX 16                /* tasks a worker may hold: see dispatch() */
+#define DEPTH_FAST 0.001            /* ... only while its tasks take less than this */
+#define DEPTH_TASK_MAX 4096         /* ... each of at most these many bytes */
 
 /* A task waiting for a worker: its message to the worker, ready to write. */
 struct qtask {
@@ -37,8 +40,13 @@ struct worker {
     int rank;
     int pid;                        /* 0: not running */
     int fd;                         /* -1: closed */
-    struct qtask *cur;              /* the task it runs, or NULL when idle */
-    double t_dispatch;              /* CLOCK_REALTIME when cur was sent */
+    struct qtask *cur;              /* the task it runs, or NULL when idle; then,
+                                     * through ->next, those sent behind it */
+    struct qtask *last;             /* the last of that list */
+    int nsent;                      /* tasks in that list */
+    double ewma;                    /* recent time per task, seconds; < 0: none yet */
+    double t_dispatch;              /* CLOCK_REALTIME when cur was sent or, for a
+                                     * task sent behind others, when it came first */
     double deadline;                /* CLOCK_MONOTONIC walltime of cur, 0: none */
     bool wall_killed;               /* the pool killed it for cur's walltime */
     int shell_pgid;                 /* cur's shell command (its own group), 0: none */

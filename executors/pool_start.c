@@ -144,7 +144,7 @@ int cp__pool_setup(struct pool *p)
         return CP_POOL_EXIT_FAIL;
     }
     for (int i = 0; i < p->nworkers; i++)
-        p->workers[i] = (struct worker){.rank = i, .fd = -1};
+        p->workers[i] = (struct worker){.rank = i, .fd = -1, .ewma = -1};
     return 0;
 }
 

@@ -95,6 +95,50 @@ static int write_all(int fd, const void *p, size_t n)
     return 0;
 }
 
+/* What the pool has sent and this worker has not handled yet. The pool may send
+ * several short tasks at once (pool.c, "depth"), so one read takes them all. */
+static struct {
+    unsigned char *d;
+    size_t off, len, cap;
+} in;
+
+/* The next whole message from the pool: its body (valid until the next call) and
+ * length. NULL when the pool has closed the socketpair. */
+static unsigned char *next_msg(int fd, uint32_t *lenp)
+{
+    for (;;) {
+        size_t have = in.len - in.off, need = 4;
+        if (have >= 4) {
+            uint32_t len;
+            memcpy(&len, in.d + in.off, 4);
+            if (have - 4 >= len) {
+                unsigned char *body = in.d + in.off + 4;
+                in.off += 4 + (size_t)len;
+                *lenp = len;
+                return body;
+            }
+            need = 4 + (size_t)len;
+        }
+        if (in.off) {
+            memmove(in.d, in.d + in.off, have);
+            in.off = 0, in.len = have;
+        }
+        if (in.cap < need || in.cap - in.len < 4096) {
+            size_t cap = need > in.len + 65536 ? need : in.len + 65536;
+            unsigned char *d = realloc(in.d, cap);
+            if (!d)
+                _exit(70);
+            in.d = d, in.cap = cap;
+        }
+        ssize_t r = read(fd, in.d + in.len, in.cap - in.len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return NULL;
+        in.len += (size_t)r;
+    }
+}
+
 /* Packs a RESULTS of one result behind a 4-byte length and writes it. A result
  * that cannot be packed (a value too deep, no memory) is replaced by its failure,
  * so the pool always hears back about the task it sent. */
@@ -380,8 +424,8 @@ static int write_file(int fd, const void *p, size_t n)
 
 /* Replaces this worker with the program that defines a HOSTED task's app, run
  * as an app host (cp__pool_app_host): same pid, CPUs, environment and socketpair,
- * so the pool sees the same worker. The task travels in a memfd because it has
- * already been read off the socketpair. Returns only when that fails, having
+ * so the pool sees the same worker. The task, and whatever else was read off the
+ * socketpair after it, travel in a memfd. Returns only when that fails, having
  * reported the task failed. */
 static void relaunch(int fd, int rank, const char *app_library, const struct cp__wire_task *t,
                      const unsigned char *body, uint32_t len)
@@ -391,7 +435,7 @@ static void relaunch(int fd, int rank, const char *app_library, const struct cp_
                                 .worker_rank = rank, .t_start = cp__now(), .error = why};
     int mfd = memfd_create("cparsl-task", 0);
     if (mfd < 0 || write_file(mfd, &len, 4) != 0 || write_file(mfd, body, len) != 0 ||
-        lseek(mfd, 0, SEEK_SET) != 0) {
+        write_file(mfd, in.d + in.off, in.len - in.off) != 0 || lseek(mfd, 0, SEEK_SET) != 0) {
         snprintf(why, sizeof why, "cannot relaunch '%s' as an app host: cannot keep the task: %s",
                  t->library, strerror(errno));
         goto fail;
@@ -423,13 +467,12 @@ fail:
 
 /* ------------------------------------------------------------ the loop */
 
-/* Serves tasks until the pool closes fd. first (len bytes, owned) is a task
- * message already read: the one an app host was relaunched for, whose HOSTED
- * program is this one whatever its path says. */
-static void serve(int fd, int rank, const char *app_library, unsigned char *first,
-                  uint32_t first_len) __attribute__((noreturn));
-static void serve(int fd, int rank, const char *app_library, unsigned char *first,
-                  uint32_t first_len)
+/* Serves tasks until the pool closes fd. When first_mine, the first message in
+ * `in` is the one an app host was relaunched for: its HOSTED program is this one
+ * whatever its path says. */
+static void serve(int fd, int rank, const char *app_library, bool first_mine)
+    __attribute__((noreturn));
+static void serve(int fd, int rank, const char *app_library, bool first_mine)
 {
     struct sigaction sa = {.sa_handler = on_term};
     sigemptyset(&sa.sa_mask);
@@ -449,18 +492,11 @@ static void serve(int fd, int rank, const char *app_library, unsigned char *firs
     bool sp_ready = false;
     for (;;) {
         uint32_t len;
-        unsigned char *body;
-        bool mine = first != NULL;
-        if (first) {
-            body = first, len = first_len;
-            first = NULL;
-        } else {
-            if (read_all(fd, &len, 4) != 0)
-                _exit(0);
-            body = len ? malloc(len) : NULL;
-            if ((len && !body) || read_all(fd, body, len) != 0)
-                _exit(len && !body ? 70 : 0);
-        }
+        unsigned char *body = next_msg(fd, &len);
+        if (!body)
+            _exit(0);
+        bool mine = first_mine;
+        first_mine = false;
         struct cp__wire_msg m;
         cp_err err = {0};
         int rc = cp__wire_msg_decode(CP_WIRE_TASKS, body, len, &m, &err);
@@ -485,13 +521,12 @@ static void serve(int fd, int rank, const char *app_library, unsigned char *firs
             run_native(fd, t, rank, deflib);
         }
         cp__wire_msg_clear(&m);
-        free(body);
     }
 }
 
 void cp__pool_worker_main(int fd, int rank, const char *app_library)
 {
-    serve(fd, rank, app_library, NULL, 0);
+    serve(fd, rank, app_library, false);
 }
 
 int cp__pool_app_host(const char *spec, cp_err *err)
@@ -508,15 +543,17 @@ int cp__pool_app_host(const char *spec, cp_err *err)
     /* What the apps start must not take itself for an app host. */
     unsetenv(CP_APP_HOST_ENV);
     unsetenv(CP_APP_HOST_LIBRARY_ENV);
-    uint32_t len = 0;
-    unsigned char *body = NULL;
-    if (read_all(tfd, &len, 4) != 0 || !(body = malloc(len ? len : 1)) ||
-        read_all(tfd, body, len) != 0) {
+    /* The task it was relaunched for, and what the pool had sent after it. */
+    struct stat st;
+    if (fstat(tfd, &st) != 0 || st.st_size < 4 ||
+        !(in.d = malloc((size_t)st.st_size + 65536)) ||
+        read_all(tfd, in.d, (size_t)st.st_size) != 0) {
         fprintf(stderr, "parsl-worker %d: the app host cannot read its first task\n", rank);
         _exit(70);
     }
+    in.off = 0, in.len = (size_t)st.st_size, in.cap = (size_t)st.st_size + 65536;
     close(tfd);
     fcntl(fd, F_SETFD, FD_CLOEXEC);     /* the tasks' own children get none of it */
     notice(fd, 'A', NULL);
-    serve(fd, rank, app_library, body, len);
+    serve(fd, rank, app_library, true);
 }

@@ -40,6 +40,8 @@ static const char lib_src[] =
     "CP_APP(long, inc, (long, x)) { return x + 1; }\n"
     "CP_APP(long, spin, (double, s)) { nap(s); return 0; }\n"
     "CP_APP(long, fails, (long, x)) { cp_fail(\"no good: %ld\", x); return 0; }\n"
+    "CP_APP(long, pidspin, (const char *, path)) { FILE *f = fopen(path, \"w\");"
+    " if (f) { fprintf(f, \"%d\", (int)getpid()); fclose(f); } nap(30); return 0; }\n"
     "CP_APP(const char *, whoami, (double, s)) {\n"
     "  static char buf[512]; cpu_set_t set; CPU_ZERO(&set);\n"
     "  sched_getaffinity(0, sizeof set, &set); nap(s);\n"
@@ -477,6 +479,57 @@ static void test_tasks(void)
     send_tasks(&f, &after, 1);
     n = results(&f, r, 1, 5);
     ok(n == 1 && r[0].ok && r[0].ival == 2, "the pool still runs native tasks after them");
+
+    /* Depth: after a run of short tasks a worker is sent several at once. Kill
+     * one holding a long task with short ones behind it: the long one fails
+     * "worker lost", the ones behind it never started and are not lost — each
+     * short task comes back exactly once, right. */
+    struct cp__wire_task many[31];
+    for (int i = 0; i < 31; i++)
+        many[i] = native_task(100 + i, "inc", lng(i), 0);
+    send_tasks(&f, many, 31);
+    struct res rr[64];
+    n = results(&f, rr, 31, 5);
+    is_int(n, 31, "depth: a run of 31 short tasks");
+    char spinpid[PATH_MAX + 32];
+    snprintf(spinpid, sizeof spinpid, "%s/spin.pid", tmp);
+    unlink(spinpid);
+    struct cp_value sv;
+    cp__value_str(&sv, spinpid, strlen(spinpid));
+    args1[0] = sv;
+    many[0] = (struct cp__wire_task){.task_id = 200, .kind = CP_WIRE_TASK_NATIVE,
+                                     .app = "pidspin", .args = &args1[0], .nargs = 1};
+    for (int i = 1; i < 31; i++)
+        many[i] = native_task(200 + i, "inc", lng(i), 0);
+    send_tasks(&f, many, 31);
+    cp__value_clear(&sv);
+    int victim = 0;
+    for (int i = 0; i < ms(5) / 20 && victim == 0; i++) {
+        usleep(20000);
+        char *txt = slurp(spinpid);
+        if (txt)
+            victim = atoi(txt);
+    }
+    size_t early = results(&f, rr, 30, 0.5);
+    ok(victim > 0 && early < 30, "depth: short tasks wait behind the long one (%zu of 30 "
+       "came back first)", early);
+    if (victim > 0)
+        kill(victim, SIGKILL);
+    n = early + results(&f, rr + early, 31 - early, 10);
+    int times[31] = {0}, right = 0;
+    for (size_t i = 0; i < n; i++)
+        if (rr[i].task_id > 200 && rr[i].task_id <= 230) {
+            times[rr[i].task_id - 200]++;
+            right += rr[i].ok && rr[i].ival == rr[i].task_id - 200 + 1;
+        }
+    int once = 0;
+    for (int i = 1; i < 31; i++)
+        once += times[i] == 1;
+    is_int(once, 30, "... after kill -9 of that worker every short task came back once");
+    is_int(right, 30, "... with its right value");
+    struct res *sp = by_id(rr, n, 200);
+    ok(sp->task_id == 200 && !sp->ok, "... the long task failed");
+    like(sp->text, "worker lost: SIGKILL", "... as worker lost");
 
     /* HOLD: tasks are refused; released: they run. */
     put(&f, &(struct cp__wire_msg){.type = CP_WIRE_HOLD, .u.hold = {true}});
