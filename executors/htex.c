@@ -566,11 +566,12 @@ static int htex_workers(struct cp__executor *ex)
     return cp__interchange_workers(((struct htex *)ex)->ic);
 }
 
-/* Work not yet on a pool fails at once; commands already running on pools run
- * to their end (the wire has no kill message yet: docs/htex.md). */
+/* Work not yet on a pool fails at once; tries on pools fail too, and the pools
+ * end what runs (INTERRUPT: TERM, then KILL after a grace). */
 static void htex_interrupt(struct cp__executor *ex)
 {
-    cp__interchange_fail_pending(((struct htex *)ex)->ic, "interrupted before it started");
+    cp__interchange_interrupt(((struct htex *)ex)->ic, "interrupted before it started",
+                              "the run was interrupted");
 }
 
 static void htex_destroy(struct cp__executor *ex)

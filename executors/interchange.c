@@ -202,6 +202,29 @@ void cp__interchange_fail_pending(struct cp__interchange *ic, const char *reason
     call_on_loop(ic, do_fail_pending, (void *)reason);
 }
 
+struct interrupt_arg {
+    const char *pending, *running;
+};
+
+static void do_interrupt(struct cp__interchange *ic, void *arg)
+{
+    struct interrupt_arg *a = arg;
+    do_fail_pending(ic, (void *)a->pending);
+    for (struct ic_conn *c = ic->conns; c; c = c->next)
+        if (c->state == IC_READY && c->nflight > 0) {
+            struct cp__wire_msg m = {.type = CP_WIRE_INTERRUPT,
+                                     .u.interrupt.reason = a->running};
+            (void)cp__ic_conn_send(c, &m);
+        }
+}
+
+void cp__interchange_interrupt(struct cp__interchange *ic, const char *pending,
+                               const char *running)
+{
+    struct interrupt_arg a = {pending, running};
+    call_on_loop(ic, do_interrupt, &a);
+}
+
 /* ------------------------------------------------------------ blocks */
 
 bool cp__ic_block_held(struct cp__interchange *ic, const char *block_id)

@@ -105,6 +105,13 @@ void cp__interchange_block_info(struct cp__interchange *ic, const char *block_id
  * an interrupt. Not from a hook; waits for the loop. */
 void cp__interchange_fail_pending(struct cp__interchange *ic, const char *reason);
 
+/* An interrupt: as fail_pending(pending), and every pool with tries in flight
+ * gets INTERRUPT(running), so they fail with "interrupted: <running>" and what
+ * runs is ended (docs/wire.md). Both strings borrowed for the call. Not from a
+ * hook; waits for the loop. */
+void cp__interchange_interrupt(struct cp__interchange *ic, const char *pending,
+                               const char *running);
+
 /* Stops accepting, fails every pending and in-flight job with "executor shut
  * down" through done, sends SHUTDOWN (now) to every pool, closes every
  * connection, joins the loop thread and frees. Not from a hook. NULL is fine. */

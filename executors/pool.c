@@ -376,6 +376,15 @@ static void worker_result(struct pool *p, struct worker *w, const unsigned char 
         w->shell_pgid = pid > 1 ? pid : 0;
         return;
     }
+    if (w->interrupted && !w->cur) {
+        /* The end of a task INTERRUPT has already failed: it stopped in time. */
+        if (len >= 2 && body[0] == 0x91 && body[1] == 0x91) {
+            w->interrupted = false;
+            w->kill_at = 0;
+            w->shell_pgid = 0;
+        }
+        return;
+    }
     if (w->cur && len >= 1 && body[0] == 'H') {     /* "relaunching as an app host" */
         free(w->host);
         w->host = strndup((const char *)body + 1, len - 1);
@@ -528,8 +537,11 @@ static void worker_reaped(struct pool *p, struct worker *w, int status)
     } else {
         /* A worker that dies idle right after its start would die again: wait. */
         double now = cp__mono();
-        w->respawn_at = now - w->started < RESPAWN_DELAY ? now + RESPAWN_DELAY : now;
+        w->respawn_at = now - w->started < RESPAWN_DELAY && !w->interrupted
+                            ? now + RESPAWN_DELAY : now;
     }
+    w->interrupted = false;
+    w->kill_at = 0;
     w->wall_killed = false;
     w->deadline = 0;
 }
@@ -704,6 +716,45 @@ static void stop_workers(struct pool *p)
 
 /* ------------------------------------------------------------ the interchange */
 
+/* INTERRUPT: every try here fails now with the reason. A running shell command's
+ * group gets TERM (its worker reports its end, which is then dropped, and goes
+ * on); a native app can only be stopped by ending its worker (TERM), which is
+ * replaced. Whatever is still there after STOP_GRACE gets KILL. */
+static void interrupt_all(struct pool *p, const char *reason)
+{
+    char text[1000];
+    snprintf(text, sizeof text, "interrupted: %s", reason);
+    size_t n = 0;
+    for (struct qtask *t; (t = q_pop(p)); n++) {
+        add_result(p, t->task_id, t->try_id, text, false, cp__now(), -1);
+        free(t);
+    }
+    for (int i = 0; i < p->nworkers; i++) {
+        struct worker *w = &p->workers[i];
+        if (!w->cur)
+            continue;
+        bool shell = w->cur->kind == CP_WIRE_TASK_SHELL;
+        for (struct qtask *t = w->cur, *nx; t; t = nx, n++) {
+            nx = t->next;
+            add_result(p, t->task_id, t->try_id, text, false, w->t_dispatch, w->rank);
+            free(t);
+        }
+        w->cur = w->last = NULL;
+        w->nsent = 0;
+        w->deadline = 0;
+        w->interrupted = true;
+        /* A worker's TERM handler takes its command's group with it, so a
+         * command whose start has not been reported yet is not left behind. */
+        if (shell && w->shell_pgid)
+            kill(-w->shell_pgid, SIGTERM);
+        else
+            kill(w->pid, SIGTERM);
+        w->kill_at = cp__mono() + STOP_GRACE;
+    }
+    if (n)
+        CP_INFO(SUBSYS, "INTERRUPT (%s): %zu tries failed", reason, n);
+}
+
 static void on_welcome(struct pool *p, const struct cp__wire_welcome *wm)
 {
     p->hb_period = wm->heartbeat_period;
@@ -760,6 +811,9 @@ static void on_msg(struct pool *p, struct cp__wire_msg *m)
         break;
     case CP_WIRE_HEARTBEAT:
         send_heartbeat(p);
+        break;
+    case CP_WIRE_INTERRUPT:
+        interrupt_all(p, m->u.interrupt.reason);
         break;
     case CP_WIRE_HOLD:
         p->held = m->u.hold.held;
@@ -859,6 +913,17 @@ static double timers(struct pool *p)
     }
     for (int i = 0; i < p->nworkers; i++) {
         struct worker *w = &p->workers[i];
+        if (w->pid && w->kill_at > 0) {
+            if (now >= w->kill_at) {
+                if (w->shell_pgid)
+                    kill(-w->shell_pgid, SIGKILL);
+                kill(-w->pid, SIGKILL);
+                kill(w->pid, SIGKILL);
+                w->kill_at = 0;
+            } else {
+                next = min_pos(next, w->kill_at);
+            }
+        }
         if (w->pid && w->cur && w->deadline > 0 && !w->wall_killed) {
             if (now >= w->deadline) {
                 CP_WARN(SUBSYS, "worker %d: task %lld over its walltime; killing the worker",

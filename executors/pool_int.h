@@ -49,6 +49,10 @@ struct worker {
                                      * task sent behind others, when it came first */
     double deadline;                /* CLOCK_MONOTONIC walltime of cur, 0: none */
     bool wall_killed;               /* the pool killed it for cur's walltime */
+    bool interrupted;               /* its tasks were failed by INTERRUPT: what it
+                                     * still reports is dropped */
+    double kill_at;                 /* CLOCK_MONOTONIC: KILL it then (after the TERM
+                                     * of an interrupt), 0: no */
     int shell_pgid;                 /* cur's shell command (its own group), 0: none */
     char *host;                     /* the program it is relaunching itself as, to
                                      * run cur, until that app host says it serves */

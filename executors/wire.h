@@ -38,7 +38,8 @@
 /* ------------------------------------------------------------------ constants */
 
 #define CP_WIRE_MAGIC        0x43505752u   /* "CPWR", network order on the wire */
-#define CP_WIRE_VERSION      1             /* this side's protocol version */
+#define CP_WIRE_VERSION      2             /* this side's protocol version (2: INTERRUPT,
+                                             * hosted tasks) */
 #define CP_WIRE_HEADER_LEN   12            /* magic u32 | version u8 | type u8 | flags u16 | length u32 */
 #define CP_WIRE_FLAG_SEALED  0x0001u       /* the body is crypto_secretbox-sealed */
 #define CP_WIRE_FLAGS_KNOWN  CP_WIRE_FLAG_SEALED
@@ -75,6 +76,7 @@ enum cp__wire_type {
     CP_WIRE_DRAIN = 19,         /* pool → interchange: send me no more work */
     CP_WIRE_SHUTDOWN = 20,      /* interchange → pool: exit (now, or drained) */
     CP_WIRE_HOLD = 21,          /* interchange → pool: no work will come (scale-in), or released */
+    CP_WIRE_INTERRUPT = 22,     /* interchange → pool: fail every try you hold, ending what runs */
 };
 
 /* Which side a connection object plays; also the sender bits of the type table. */
@@ -315,6 +317,10 @@ struct cp__wire_hold {
     bool held;                  /* true: no work will come; false: released */
 };
 
+struct cp__wire_interrupt {
+    const char *reason;         /* 1..900 bytes: what the tries' errors will say */
+};
+
 struct cp__wire_msg {
     uint8_t type;               /* cp__wire_type; 0 for none */
     union {
@@ -328,6 +334,7 @@ struct cp__wire_msg {
         struct cp__wire_heartbeat heartbeat;
         struct cp__wire_shutdown shutdown;
         struct cp__wire_hold hold;
+        struct cp__wire_interrupt interrupt;
     } u;                        /* DRAIN has no fields */
     /* Private: what a decoded message owns. Zero in messages built to send. */
     struct cp_value root_;

@@ -325,7 +325,8 @@ static void apply_policy(struct cp__wire_conn *c)
         [ST_S_SEND_WELCOME] = 0,
         /* The reader's direction check sorts out which of these the peer may send. */
         [ST_READY] = BIT(CP_WIRE_TASKS) | BIT(CP_WIRE_RESULTS) | BIT(CP_WIRE_HEARTBEAT) |
-                     BIT(CP_WIRE_DRAIN) | BIT(CP_WIRE_SHUTDOWN) | BIT(CP_WIRE_HOLD),
+                     BIT(CP_WIRE_DRAIN) | BIT(CP_WIRE_SHUTDOWN) | BIT(CP_WIRE_HOLD) |
+                     BIT(CP_WIRE_INTERRUPT),
     };
     struct cp__wire_reader *r = &c->rd;
     bool dead = c->state == ST_FAILED || c->state == ST_CLOSED;

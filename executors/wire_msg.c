@@ -584,6 +584,26 @@ static bool equal_hold(const struct cp__wire_msg *a, const struct cp__wire_msg *
     return a->u.hold.held == b->u.hold.held;
 }
 
+static int check_interrupt(const struct cp__wire_msg *m, struct ctx *c)
+{
+    return chk_str(c, 0, "reason", m->u.interrupt.reason, 1, REASON_MAX, false);
+}
+
+static int build_interrupt(const struct cp__wire_msg *m, struct cp_value *l, cp_err *e)
+{
+    return put_str(l, m->u.interrupt.reason, e);
+}
+
+static int parse_interrupt(const struct rd *r, struct cp__wire_msg *m)
+{
+    return rd_str(r, 0, "reason", &m->u.interrupt.reason);
+}
+
+static bool equal_interrupt(const struct cp__wire_msg *a, const struct cp__wire_msg *b)
+{
+    return streq(a->u.interrupt.reason, b->u.interrupt.reason);
+}
+
 /* ------------------------------------------------------------------ TASKS */
 
 #define TASK_ITEMS 17u
@@ -872,6 +892,7 @@ static const struct msg_ops ops[] = {
     OPS(DRAIN, 0, check_none, drain),
     OPS(SHUTDOWN, 2, check_shutdown, shutdown),
     OPS(HOLD, 1, check_none, hold),
+    OPS(INTERRUPT, 1, check_interrupt, interrupt),
 };
 #undef OPS
 

@@ -6,7 +6,8 @@
 #   - kill -9 of a whole pool mid-task: with retries every task still finishes
 #     exactly once, on the other block;
 #   - blocks that cannot start: the run fails with each block's story, no hang;
-#   - scaling: a burst takes blocks up to max_blocks, idle ones go back down.
+#   - scaling: a burst takes blocks up to max_blocks, idle ones go back down;
+#   - an interrupt ends the commands running on pools (TERM, then KILL).
 # Env: CP_BUILD, CC, CP_TEST_TIMEOUT_MULTIPLIER.
 cd "$(dirname "$0")/../.." || exit 1
 ROOT=$PWD
@@ -28,7 +29,7 @@ n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 nok() { n=$((n + 1)); echo "not ok $n - $1"; shift; for f in "$@"; do [ -f "$f" ] && sed 's/^/#   /' "$f" | tail -n 30; done; }
 check() { local desc=$1; shift; if "$@"; then ok "$desc"; else nok "$desc" "$tmp/err"; fi; }
-echo "1..17"
+echo "1..24"
 
 cfg() {     # cfg FILE BLOCKS [extra executor lines]
     cat > "$1" <<EOF
@@ -185,3 +186,68 @@ used=$(cat "$tmp"/scale/out/*.txt 2>/dev/null | sort -u | tr '\n' ' ')
 check "all 3 blocks served the burst (blocks: $used)" [ "$used" = "0 1 2 " ]
 nin=$(grep -c "scaled in" "$log" 2>/dev/null)
 check "idle blocks were scaled in down to min_blocks 1 while the tail ran ($nin scaled in)" [ "$nin" = 2 ]
+
+# 18-24: an interrupt reaches what runs on the pools. Two long commands run on a
+# pool of two workers (one ignores TERM), twenty more wait; SIGINT to parsl-run:
+# it exits 130 within seconds, the plain command is gone at once (TERM), the
+# stubborn one after the pool's grace (KILL), no waiting task ran, and the tries
+# say they were interrupted.
+mkdir -p "$tmp/int"
+cfg "$tmp/int/cfg.yaml" 1
+cat > "$tmp/int/wf.yaml" <<EOF
+name: interrupt
+apps:
+  sleeper:
+    shell: echo \$\$ > $tmp/int/sleeper.pid; exec sleep 60
+  stubborn:
+    shell: trap '' TERM INT; echo \$\$ > $tmp/int/stubborn.pid; while :; do sleep 0.1; done
+  mark:
+    shell: echo ran > {outputs[0]}
+tasks:
+  sleeper:
+    app: sleeper
+    priority: -2
+  stubborn:
+    app: stubborn
+    priority: -1
+  queued:
+    app: mark
+    foreach: {i: "range(0, 20)"}
+    outputs: ["$tmp/int/ran/{i}.txt"]
+EOF
+"$RUN" --config "$tmp/int/cfg.yaml" "$tmp/int/wf.yaml" >"$tmp/int/out" 2>"$tmp/err" &
+p=$!
+sp="" st=""
+for ((i = 0; i < $(secs 300 | cut -d. -f1); i++)); do
+    sp=$(cat "$tmp/int/sleeper.pid" 2>/dev/null) st=$(cat "$tmp/int/stubborn.pid" 2>/dev/null)
+    [ -n "$sp" ] && [ -n "$st" ] && break
+    sleep 0.1
+done
+check "both long commands run on the pool (pids ${sp:-none} ${st:-none})" [ -n "$sp" -a -n "$st" ]
+sleep 0.2
+kill -INT "$p"
+t0=$(date +%s%N)
+gone_sp="" gone_st=""
+for ((i = 0; i < $(secs 150 | cut -d. -f1); i++)); do
+    now=$(( ($(date +%s%N) - t0) / 1000000 ))
+    [ -z "$gone_sp" ] && ! kill -0 "$sp" 2>/dev/null && gone_sp=$now
+    [ -z "$gone_st" ] && ! kill -0 "$st" 2>/dev/null && gone_st=$now
+    [ -n "$gone_sp" ] && [ -n "$gone_st" ] && ! kill -0 "$p" 2>/dev/null && break
+    sleep 0.1
+done
+kill -0 "$p" 2>/dev/null && kill -KILL "$p"
+wait "$p"
+rc=$?
+check "parsl-run exits 130 (rc $rc)" [ "$rc" = 130 ]
+check "the command on a pool is gone after the interrupt (${gone_sp:-never} ms)" \
+    [ "${gone_sp:-99999}" -lt "$(secs 5000 | cut -d. -f1)" ]
+check "the one ignoring TERM is gone too, after the grace (${gone_st:-never} ms)" \
+    [ "${gone_st:-99999}" -lt "$(secs 8000 | cut -d. -f1)" ]
+check "none of the 20 waiting tasks ran ($(ls "$tmp/int/ran" 2>/dev/null | wc -l) did)" \
+    [ -z "$(ls -A "$tmp/int/ran" 2>/dev/null)" ]
+check "the running tries failed 'interrupted: the run was interrupted'" \
+    grep -q "interrupted: the run was interrupted" "$tmp/int/out" "$tmp/err"
+check "the waiting ones failed 'interrupted before it started'" \
+    grep -q "interrupted before it started" "$tmp/int/out" "$tmp/err"
+[ -n "$sp" ] && kill -KILL "$sp" 2>/dev/null || true
+[ -n "$st" ] && kill -KILL "$st" 2>/dev/null || true

@@ -692,14 +692,14 @@ static void test_bad_clients(void)
 
     /* Another protocol version. */
     struct cp__wire_msg hello = {.type = CP_WIRE_CLIENT_HELLO};
-    hello.u.client_hello.version = 2;
+    hello.u.client_hello.version = 3;
     struct cp__wire_buf b = {0};
-    frame(&b, 2, CP_WIRE_CLIENT_HELLO, &hello);
+    frame(&b, 3, CP_WIRE_CLIENT_HELLO, &hello);
     fd = tcp_connect(port);
     write_all(fd, b.data, b.len);
     code = raw_refuse(fd, reason, sizeof reason);
     ok(code == CP_WIRE_WHY_VERSION &&
-       strstr(reason, "pool speaks wire protocol 2, interchange speaks 1"),
+       strstr(reason, "pool speaks wire protocol 3, interchange speaks 2"),
        "wrong version: REFUSE %d: %s", code, reason);
     ok(raw_closed(fd), "wrong version: closed");
     close(fd);
@@ -707,8 +707,8 @@ static void test_bad_clients(void)
 
     /* No secret: a REGISTER whose proof is zeros. */
     b.len = 0;
-    hello.u.client_hello.version = 1;
-    frame(&b, 1, CP_WIRE_CLIENT_HELLO, &hello);
+    hello.u.client_hello.version = CP_WIRE_VERSION;
+    frame(&b, CP_WIRE_VERSION, CP_WIRE_CLIENT_HELLO, &hello);
     fd = tcp_connect(port);
     write_all(fd, b.data, b.len);
     struct cp__wire_reader r;
@@ -726,7 +726,7 @@ static void test_bad_clients(void)
                                            .pid = 1, .cores = 1, .worker_count = 1,
                                            .max_capacity = 1, .software = ""};
     b.len = 0;
-    frame(&b, 1, CP_WIRE_REGISTER, &reg);
+    frame(&b, CP_WIRE_VERSION, CP_WIRE_REGISTER, &reg);
     write_all(fd, b.data, b.len);
     code = raw_refuse(fd, reason, sizeof reason);
     ok(code == CP_WIRE_WHY_AUTH && strstr(reason, "failed authentication"),
@@ -743,7 +743,7 @@ static void test_bad_clients(void)
 
     /* A truncated frame, then close. */
     b.len = 0;
-    frame(&b, 1, CP_WIRE_CLIENT_HELLO, &hello);
+    frame(&b, CP_WIRE_VERSION, CP_WIRE_CLIENT_HELLO, &hello);
     fd = tcp_connect(port);
     write_all(fd, b.data, CP_WIRE_HEADER_LEN + 8);
     shutdown(fd, SHUT_WR);

@@ -531,6 +531,29 @@ static void test_tasks(void)
     ok(sp->task_id == 200 && !sp->ok, "... the long task failed");
     like(sp->text, "worker lost: SIGKILL", "... as worker lost");
 
+    /* INTERRUPT: running and waiting tries all fail with the reason at once; the
+     * native app is stopped by ending its worker; the pool serves on. */
+    struct cp__wire_task it[6];
+    it[0] = native_task(300, "spin", dbl(30), 0);
+    it[1] = native_task(301, "spin", dbl(30), 0);
+    for (int i = 2; i < 6; i++)
+        it[i] = native_task(300 + i, "inc", lng(i), 0);
+    send_tasks(&f, it, 6);
+    usleep(200000);
+    double ti = cp__mono();
+    put(&f, &(struct cp__wire_msg){.type = CP_WIRE_INTERRUPT,
+                                   .u.interrupt.reason = "the test says stop"});
+    n = results(&f, rr, 6, 5);
+    int intr = 0;
+    for (size_t i = 0; i < n; i++)
+        intr += !rr[i].ok && strcmp(rr[i].text, "interrupted: the test says stop") == 0;
+    is_int(intr, 6, "INTERRUPT: all 6 tries (2 running, 4 waiting) fail with its reason");
+    ok(cp__mono() - ti < 2 * mult, "... at once (%.2f s)", cp__mono() - ti);
+    struct cp__wire_task next_one = native_task(310, "inc", lng(9), 0);
+    send_tasks(&f, &next_one, 1);
+    n = results(&f, rr, 1, 5);
+    ok(n == 1 && rr[0].ok && rr[0].ival == 10, "... and the pool serves the next task");
+
     /* HOLD: tasks are refused; released: they run. */
     put(&f, &(struct cp__wire_msg){.type = CP_WIRE_HOLD, .u.hold = {true}});
     struct cp__wire_task h = native_task(40, "inc", lng(1), 0);

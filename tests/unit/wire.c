@@ -184,7 +184,7 @@ static void roundtrip(const struct cp__wire_msg *m, const char *name)
 /* A small REGISTER (proof 00..1f) and a one-task TASKS body; the same bytes are
  * printed in docs/wire.md ("Golden bytes") and compared there too. */
 static const unsigned char GOLDEN_HEADER[] = {
-    0x43, 0x50, 0x57, 0x52, 0x01, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2a};
+    0x43, 0x50, 0x57, 0x52, 0x02, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2a};
 static const unsigned char GOLDEN_REGISTER[] = {
     0x9c, 0xc4, 0x20, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
     0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x11, 0x12, 0x13, 0x14,
@@ -350,7 +350,7 @@ static void test_table(void)
 static void test_roundtrips(void)
 {
     struct cp__wire_msg m = {.type = CP_WIRE_CLIENT_HELLO};
-    m.u.client_hello.version = 1;
+    m.u.client_hello.version = CP_WIRE_VERSION;
     memset(m.u.client_hello.nonce, 0xab, 32);
     roundtrip(&m, "CLIENT_HELLO");
 
@@ -428,6 +428,9 @@ static void test_roundtrips(void)
     m = (struct cp__wire_msg){.type = CP_WIRE_HOLD};
     m.u.hold.held = true;
     roundtrip(&m, "HOLD");
+    m = (struct cp__wire_msg){.type = CP_WIRE_INTERRUPT};
+    m.u.interrupt.reason = "interrupted by SIGINT";
+    roundtrip(&m, "INTERRUPT");
 
     for (int i = 0; i < 7; i++)
         cp__value_clear(&args[i]);
@@ -953,38 +956,38 @@ static void test_refusals(void)
     ok(raw_to_ic(junk, sizeof junk, 3, &err) == -1 && strstr(err.text, "not a cparsl wire frame"),
        "garbage bytes are refused");
 
-    /* Version: header 2, and a hello whose body says 2. */
-    cp__wire_header_put(h, 2, CP_WIRE_CLIENT_HELLO, 0, 36);
-    ok(raw_to_ic(h, 12, 1, &err) == -1 && strstr(err.text, "peer speaks wire protocol 2, this side 1"),
-       "a version-2 header: 'peer speaks wire protocol 2, this side 1'");
+    /* Version: header 3, and a hello whose body says 3. */
+    cp__wire_header_put(h, 3, CP_WIRE_CLIENT_HELLO, 0, 36);
+    ok(raw_to_ic(h, 12, 1, &err) == -1 && strstr(err.text, "peer speaks wire protocol 3, this side 2"),
+       "a version-3 header: 'peer speaks wire protocol 3, this side 2'");
     is_int(err.code, EPROTONOSUPPORT, "  … with EPROTONOSUPPORT");
     {
         struct cp__wire_msg hello = {.type = CP_WIRE_CLIENT_HELLO};
-        hello.u.client_hello.version = 2;
+        hello.u.client_hello.version = 3;
         struct cp__wire_buf body = {0}, b = {0};
         (void)cp__wire_msg_pack(&hello, &body, NULL);
         (void)cp__wire_frame_encode(&b, CP_WIRE_CLIENT_HELLO, 0, body.data, body.len, NULL);
         ok(raw_to_ic(b.data, b.len, 5, &err) == -1 &&
-           strstr(err.text, "peer speaks wire protocol 2, this side 1"),
-           "a hello body saying version 2 is refused the same way");
+           strstr(err.text, "peer speaks wire protocol 3, this side 2"),
+           "a hello body saying version 3 is refused the same way");
         cp__wire_buf_free(&body);
         cp__wire_buf_free(&b);
     }
     {
         /* The interchange words its REFUSE by role; a pool of any version reads it,
-         * here a version-1 pool reading a REFUSE framed as version 7. */
+         * here a version-2 pool reading a REFUSE framed as version 7. */
         struct cp__wire_conn *ic = cp__wire_conn_create(CP_WIRE_INTERCHANGE, SECRET_A, false, NULL);
         struct cp__wire_buf b = {0};
         struct cp__wire_msg in[2];
         size_t used;
-        cp__wire_header_put(h, 2, CP_WIRE_CLIENT_HELLO, 0, 36);
+        cp__wire_header_put(h, 3, CP_WIRE_CLIENT_HELLO, 0, 36);
         (void)cp__wire_conn_recv(ic, h, 12, &used, NULL, &err);
         ok(cp__wire_conn_refuse(ic, 0, NULL, &b, &err) == 0, "the interchange refuses the version");
         struct cp__wire_msg back;
         bool okay = b.len > 12 && cp__wire_msg_decode(CP_WIRE_REFUSE, b.data + 12, b.len - 12, &back, &err) == 0;
-        ok(okay && back.u.refuse.code == CP_WIRE_WHY_VERSION && back.u.refuse.version == 1 &&
-           strcmp(back.u.refuse.reason, "pool speaks wire protocol 2, interchange speaks 1") == 0,
-           "REFUSE: 'pool speaks wire protocol 2, interchange speaks 1', code VERSION");
+        ok(okay && back.u.refuse.code == CP_WIRE_WHY_VERSION && back.u.refuse.version == 2 &&
+           strcmp(back.u.refuse.reason, "pool speaks wire protocol 3, interchange speaks 2") == 0,
+           "REFUSE: 'pool speaks wire protocol 3, interchange speaks 2', code VERSION");
         if (okay)
             cp__wire_msg_clear(&back);
         b.data[4] = 7;
@@ -994,7 +997,7 @@ static void test_refusals(void)
         (void)cp__wire_conn_send(pool, &hello, &hb, NULL);
         int n = deliver(pool, &b, 1, in, 2, &err);
         ok(n == 1 && in[0].type == CP_WIRE_REFUSE &&
-           strstr(in[0].u.refuse.reason, "pool speaks wire protocol 2"),
+           strstr(in[0].u.refuse.reason, "pool speaks wire protocol 3"),
            "a pool reads a REFUSE framed in another protocol version");
         if (n == 1)
             cp__wire_msg_clear(&in[0]);
@@ -1007,32 +1010,32 @@ static void test_refusals(void)
         cp__wire_reader_init(&r, ~0u, CP_WIRE_SEAL_NO);
         struct cp__wire_frame f;
         ok(cp__wire_reader_feed(&r, h, 12, &u, &f, &err) == -1 &&
-           strstr(err.text, "peer speaks wire protocol 7, this side 1"),
+           strstr(err.text, "peer speaks wire protocol 7, this side 2"),
            "only REFUSE is read across versions");
         cp__wire_buf_free(&b);
         cp__wire_buf_free(&hb);
         unpair(pool, ic);
     }
 
-    cp__wire_header_put(h, 1, 99, 0, 0);
+    cp__wire_header_put(h, CP_WIRE_VERSION, 99, 0, 0);
     ok(raw_to_ic(h, 12, 1, &err) == -1 && strstr(err.text, "unknown frame type 99"), "unknown type");
-    cp__wire_header_put(h, 1, CP_WIRE_CLIENT_HELLO, 0x8000, 0);
+    cp__wire_header_put(h, CP_WIRE_VERSION, CP_WIRE_CLIENT_HELLO, 0x8000, 0);
     ok(raw_to_ic(h, 12, 1, &err) == -1 && strstr(err.text, "unknown flag bits 0x8000"),
        "unknown flag bits");
-    cp__wire_header_put(h, 1, CP_WIRE_CLIENT_HELLO, CP_WIRE_FLAG_SEALED, 52);
+    cp__wire_header_put(h, CP_WIRE_VERSION, CP_WIRE_CLIENT_HELLO, CP_WIRE_FLAG_SEALED, 52);
     ok(raw_to_ic(h, 12, 1, &err) == -1 &&
        strstr(err.text, "sealed CLIENT_HELLO frame before encryption was agreed"),
        "a sealed frame before the handshake");
 
     /* Out of state. */
-    cp__wire_header_put(h, 1, CP_WIRE_RESULTS, 0, 2);
+    cp__wire_header_put(h, CP_WIRE_VERSION, CP_WIRE_RESULTS, 0, 2);
     ok(raw_to_ic(h, 12, 1, &err) == -1 &&
        strstr(err.text, "RESULTS frame not allowed before authentication (expecting CLIENT_HELLO)"),
        "RESULTS before authentication");
-    cp__wire_header_put(h, 1, CP_WIRE_HEARTBEAT, 0, 4);
+    cp__wire_header_put(h, CP_WIRE_VERSION, CP_WIRE_HEARTBEAT, 0, 4);
     ok(raw_to_ic(h, 12, 1, &err) == -1 && strstr(err.text, "HEARTBEAT frame not allowed before"),
        "HEARTBEAT before authentication");
-    cp__wire_header_put(h, 1, CP_WIRE_TASKS, 0, 2);
+    cp__wire_header_put(h, CP_WIRE_VERSION, CP_WIRE_TASKS, 0, 2);
     ok(raw_to_ic(h, 12, 1, &err) == -1 &&
        strstr(err.text, "TASKS frame refused: only the interchange sends TASKS"),
        "TASKS sent to an interchange");
@@ -1060,7 +1063,7 @@ static void test_refusals(void)
         ok(cp__wire_conn_send(pool, &hello, &b, &err) < 0 &&
            strstr(err.text, "cannot send CLIENT_HELLO after the handshake"),
            "a second hello cannot be sent");
-        cp__wire_header_put(h, 1, CP_WIRE_CLIENT_HELLO, 0, 36);
+        cp__wire_header_put(h, CP_WIRE_VERSION, CP_WIRE_CLIENT_HELLO, 0, 36);
         size_t u;
         ok(cp__wire_conn_recv(ic, h, 12, &u, NULL, &err) == -1 &&
            strstr(err.text, "CLIENT_HELLO frame not allowed after the handshake"),
@@ -1070,7 +1073,7 @@ static void test_refusals(void)
     }
 
     /* Oversize, refused on the header alone. */
-    cp__wire_header_put(h, 1, CP_WIRE_CLIENT_HELLO, 0, CP_WIRE_CAP_HELLO + 1);
+    cp__wire_header_put(h, CP_WIRE_VERSION, CP_WIRE_CLIENT_HELLO, 0, CP_WIRE_CAP_HELLO + 1);
     memset(h + 12, 0, 52);
     {
         struct cp__wire_reader r;
@@ -1187,7 +1190,7 @@ static void test_big_cap(void)
     struct cp__wire_frame f;
     size_t u;
     cp_err err = {0};
-    cp__wire_header_put(h, 1, CP_WIRE_TASKS, 0, CP_WIRE_CAP_BATCH);
+    cp__wire_header_put(h, CP_WIRE_VERSION, CP_WIRE_TASKS, 0, CP_WIRE_CAP_BATCH);
     cp__wire_reader_init(&r, ~0u, CP_WIRE_SEAL_NO);
     ok(cp__wire_reader_feed(&r, h, sizeof h, &u, &f, &err) == 0 && u == sizeof h,
        "a TASKS header of exactly 64 MiB is accepted");
@@ -1196,17 +1199,17 @@ static void test_big_cap(void)
        strstr(err.text, "got 100 of 67108864 body bytes of a TASKS frame"), "  … then closing is truncation");
     cp__wire_reader_clear(&r);
 
-    cp__wire_header_put(h, 1, CP_WIRE_TASKS, 0, CP_WIRE_CAP_BATCH + 1);
+    cp__wire_header_put(h, CP_WIRE_VERSION, CP_WIRE_TASKS, 0, CP_WIRE_CAP_BATCH + 1);
     cp__wire_reader_init(&r, ~0u, CP_WIRE_SEAL_NO);
     ok(cp__wire_reader_feed(&r, h, sizeof h, &u, &f, &err) == -1 && u == 12 &&
        strstr(err.text, "TASKS frame of 67108865 bytes is over its cap of 67108864 bytes"),
        "64 MiB + 1 is refused at the header");
     cp__wire_reader_init(&r, ~0u, CP_WIRE_SEAL_EITHER);
-    cp__wire_header_put(h, 1, CP_WIRE_RESULTS, CP_WIRE_FLAG_SEALED, CP_WIRE_CAP_BATCH + 16);
+    cp__wire_header_put(h, CP_WIRE_VERSION, CP_WIRE_RESULTS, CP_WIRE_FLAG_SEALED, CP_WIRE_CAP_BATCH + 16);
     ok(cp__wire_reader_feed(&r, h, 12, &u, &f, &err) == 0, "a sealed 64 MiB body may carry its 16-byte tag");
     cp__wire_reader_clear(&r);
     cp__wire_reader_init(&r, ~0u, CP_WIRE_SEAL_EITHER);
-    cp__wire_header_put(h, 1, CP_WIRE_RESULTS, CP_WIRE_FLAG_SEALED, CP_WIRE_CAP_BATCH + 17);
+    cp__wire_header_put(h, CP_WIRE_VERSION, CP_WIRE_RESULTS, CP_WIRE_FLAG_SEALED, CP_WIRE_CAP_BATCH + 17);
     ok(cp__wire_reader_feed(&r, h, 12, &u, &f, &err) == -1, "  … and not a byte more");
 
     /* The writers refuse before reading the body: the pointer covers 100 bytes. */
