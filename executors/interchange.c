@@ -151,18 +151,24 @@ static void take_queue(struct cp__interchange *ic)
 
 /* ------------------------------------------------------------ dispatch */
 
-/* Each ready pool, round robin from ic->rr, gets min(free capacity, pending)
- * tries in one TASKS frame. */
+/* Each pool on ic->want gets min(free capacity, pending) tries in one TASKS
+ * frame: first what each asked for, then what its short tasks earn it beyond
+ * that (cp__ic_conn_free). A pool found full leaves the list; results bring it
+ * back at the tail, which also rotates who is served first. */
 void cp__ic_dispatch(struct cp__interchange *ic)
 {
     take_queue(ic);
-    if (ic->shut || ic->nheap == 0 || !ic->conns)
+    if (ic->shut || ic->nheap == 0)
         return;
-    struct ic_conn *start = ic->rr ? ic->rr : ic->conns, *c = start, *next_rr = NULL;
-    do {
-        struct ic_conn *nxt = c->next ? c->next : ic->conns;
-        int64_t room = cp__ic_conn_free(c);
-        if (room > 0) {
+    for (int pass = 0; pass < 2 && ic->nheap > 0; pass++) {
+        for (struct ic_conn *c = ic->want_head, *nxt; c && ic->nheap > 0; c = nxt) {
+            nxt = c->want_next;
+            int64_t room = cp__ic_conn_free(c, pass == 1);
+            if (room <= 0) {
+                if (pass == 1 || cp__ic_conn_free(c, true) == 0)
+                    cp__ic_unwant(c);
+                continue;
+            }
             size_t n = (size_t)room < ic->nheap ? (size_t)room : ic->nheap;
             struct cp__job *stackbuf[64], **jobs = stackbuf;
             if (n > 64 && !(jobs = malloc(n * sizeof *jobs))) {
@@ -174,12 +180,10 @@ void cp__ic_dispatch(struct cp__interchange *ic)
             cp__ic_conn_send_tasks(c, jobs, n);
             if (jobs != stackbuf)
                 free(jobs);
-            next_rr = nxt;
+            if (c->wanted && cp__ic_conn_free(c, true) == 0)
+                cp__ic_unwant(c);
         }
-        c = nxt;
-    } while (c != start && ic->nheap > 0);
-    if (next_rr)
-        ic->rr = next_rr;
+    }
 }
 
 /* ------------------------------------------------------------ giving up */
@@ -288,6 +292,8 @@ static void do_hold(struct cp__interchange *ic, void *arg)
             c->held == a->held)
             continue;
         c->held = a->held;
+        if (!a->held)
+            cp__ic_want(c);
         struct cp__wire_msg m = {.type = CP_WIRE_HOLD, .u.hold.held = a->held};
         if (cp__ic_conn_send(c, &m) == 0)
             a->told++;

@@ -108,20 +108,55 @@ void cp__ic_conn_fail_flights(struct ic_conn *c, const char *text)
     }
 }
 
-int64_t cp__ic_conn_free(const struct ic_conn *c)
+int64_t cp__ic_conn_free(const struct ic_conn *c, bool extra)
 {
     if (c->state != IC_READY || c->draining || c->held)
         return 0;
-    /* Short tasks (recently under IC_SHORT_TASK each) are sent IC_SHORT_EXTRA
-     * more per worker than the pool asked for: the pool then keeps every worker
-     * fed with several at a time (pool.c, dispatch), which is what makes them
-     * cheap. At that length the extra is at most a few tens of milliseconds of
-     * work waiting on one pool, so other pools are not starved of it. */
+    /* Pools whose recent tasks were short are sent more than they asked for, so
+     * that a worker never waits for a round trip to the engine between two
+     * tasks: under IC_SHORT_TASK each, IC_SHORT_EXTRA more per worker (the pool
+     * then hands a worker several at a time: pool.c, dispatch); under
+     * IC_MEDIUM_TASK, one more per worker. The wait this can add behind a task
+     * is about one such task, and the dispatcher gives every pool its asked-for
+     * share before any extra, so a small burst is still spread over all. */
     int64_t cap = c->max_capacity;
-    if (c->nresults >= 8 && c->task_ewma < IC_SHORT_TASK)
-        cap += c->worker_count * IC_SHORT_EXTRA;
+    if (extra && c->nresults >= 8)
+        cap += c->task_ewma < IC_SHORT_TASK ? c->worker_count * IC_SHORT_EXTRA
+             : c->task_ewma < IC_MEDIUM_TASK ? c->worker_count : 0;
     int64_t room = cap - (int64_t)c->nflight;
     return room > 0 ? room : 0;
+}
+
+void cp__ic_want(struct ic_conn *c)
+{
+    struct cp__interchange *ic = c->ic;
+    if (c->wanted)
+        return;
+    c->wanted = true;
+    c->want_next = NULL;
+    c->want_prev = ic->want_tail;
+    if (ic->want_tail)
+        ic->want_tail->want_next = c;
+    else
+        ic->want_head = c;
+    ic->want_tail = c;
+}
+
+void cp__ic_unwant(struct ic_conn *c)
+{
+    struct cp__interchange *ic = c->ic;
+    if (!c->wanted)
+        return;
+    c->wanted = false;
+    if (c->want_prev)
+        c->want_prev->want_next = c->want_next;
+    else
+        ic->want_head = c->want_next;
+    if (c->want_next)
+        c->want_next->want_prev = c->want_prev;
+    else
+        ic->want_tail = c->want_prev;
+    c->want_prev = c->want_next = NULL;
 }
 
 /* ------------------------------------------------------------ closing */
@@ -136,8 +171,7 @@ static void on_closed(uv_handle_t *h)
         ic->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    if (ic->rr == c)
-        ic->rr = c->next;
+    cp__ic_unwant(c);
     if (c->nflight)   /* cannot happen: close is reached through lose or after drain */
         cp__ic_conn_fail_flights(c, "pool connection closed");
     free(c->buckets);
@@ -486,6 +520,7 @@ static void on_register(struct ic_conn *c, const struct cp__wire_register *r)
         struct cp__wire_msg h = {.type = CP_WIRE_HOLD, .u.hold.held = true};
         (void)cp__ic_conn_send(c, &h);
     }
+    cp__ic_want(c);
 }
 
 static void on_results(struct ic_conn *c, const struct cp__wire_results *rs)
@@ -521,6 +556,7 @@ static void on_results(struct ic_conn *c, const struct cp__wire_results *rs)
         }
         cp__ic_report(ic, job);
     }
+    cp__ic_want(c);
     if (c->draining && c->nflight == 0)
         send_drained(c);
 }
@@ -640,7 +676,7 @@ void cp__ic_conn_tick(struct ic_conn *c, double now)
     if (c->state == IC_READY && now >= c->next_heartbeat) {
         c->next_heartbeat = now + ic->hb_period;
         struct cp__wire_msg m = {.type = CP_WIRE_HEARTBEAT,
-                                 .u.heartbeat = {.free_slots = cp__ic_conn_free(c),
+                                 .u.heartbeat = {.free_slots = cp__ic_conn_free(c, false),
                                                  .running = (int64_t)c->nflight}};
         (void)cp__ic_conn_send(c, &m);
     }

@@ -32,6 +32,8 @@ struct ic_conn {
     struct cp__interchange *ic;
     struct cp__wire_conn *wc;
     struct ic_conn *prev, *next;        /* ic->conns */
+    struct ic_conn *want_prev, *want_next;  /* ic->want, while wanted */
+    bool wanted;                        /* on ic->want: may have room for tries */
     int state;
     bool registered;                    /* REGISTER accepted (counted in stats) */
     bool draining;                      /* DRAIN received */
@@ -93,7 +95,11 @@ struct cp__interchange {
     uv_timer_t tick;                    /* heartbeats, silence, close deadlines */
     bool shut;                          /* the stop sequence ran */
     struct ic_conn *conns;              /* every connection, any state */
-    struct ic_conn *rr;                 /* where the next dispatch round starts */
+    /* Pools that may have room, oldest first: dispatch visits only these, so
+     * its cost follows the pools that can take work, not all the pools. A pool
+     * joins when it registers, gets results back or is released from a hold,
+     * and leaves when dispatch finds it full (or it closes). */
+    struct ic_conn *want_head, *want_tail;
     struct cp__job **heap;              /* pending, ordered by (priority, task id, seq) */
     size_t nheap, heap_cap;
     uint64_t seq;
@@ -135,9 +141,15 @@ void cp__ic_conn_close(struct ic_conn *c);
 void cp__ic_conn_fail_flights(struct ic_conn *c, const char *text);
 #define IC_SHORT_TASK 0.001     /* seconds: a task this short counts as short */
 #define IC_SHORT_EXTRA 32       /* extra tasks per worker for pools of short tasks */
+#define IC_MEDIUM_TASK 0.05     /* seconds: pools of tasks this short get one extra
+                                 * per worker */
 
-/* Free capacity: max_capacity − in flight, 0 unless ready, not draining, not held. */
-int64_t cp__ic_conn_free(const struct ic_conn *c);
+/* Free capacity (extra: with what short tasks earn, interchange_conn.c):
+ * max_capacity − in flight, 0 unless ready, not draining, not held. */
+int64_t cp__ic_conn_free(const struct ic_conn *c, bool extra);
+/* Puts c on (the tail of) / takes it off ic->want. */
+void cp__ic_want(struct ic_conn *c);
+void cp__ic_unwant(struct ic_conn *c);
 /* The periodic check of one connection: heartbeat due, silence, close deadline. */
 void cp__ic_conn_tick(struct ic_conn *c, double now);
 
