@@ -503,6 +503,7 @@ static void destroy_fields(struct cp__interchange *ic)
     for (size_t i = 0; i < ic->nheld; i++)
         free(ic->held_blocks[i]);
     free(ic->held_blocks);
+    free(ic->ids);
     free(ic->broken);
     free(ic->heap);
     free(ic->label);

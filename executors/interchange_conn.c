@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include "common/log.h"
 
@@ -193,10 +194,70 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 }
 
 /* No longer counted as connected. */
+/* ------------------------------------------------------------ pool ids */
+
+static size_t id_hash(const char *s)
+{
+    size_t h = 1469598103934665603u;      /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return h;
+}
+
+static struct ic_conn *id_find(struct cp__interchange *ic, const char *id)
+{
+    if (!ic->nids_buckets)
+        return NULL;
+    for (struct ic_conn *c = ic->ids[id_hash(id) & (ic->nids_buckets - 1)]; c; c = c->id_next)
+        if (strcmp(c->pool_id, id) == 0)
+            return c;
+    return NULL;
+}
+
+/* -1 only when the table cannot grow (no memory): that pool is then refused. */
+static int id_add(struct cp__interchange *ic, struct ic_conn *c)
+{
+    if (ic->nids + 1 > ic->nids_buckets) {
+        size_t n = ic->nids_buckets ? ic->nids_buckets * 2 : 64;
+        struct ic_conn **b = calloc(n, sizeof *b);
+        if (!b)
+            return -1;
+        for (size_t i = 0; i < ic->nids_buckets; i++)
+            for (struct ic_conn *x = ic->ids[i], *nx; x; x = nx) {
+                nx = x->id_next;
+                size_t k = id_hash(x->pool_id) & (n - 1);
+                x->id_next = b[k];
+                b[k] = x;
+            }
+        free(ic->ids);
+        ic->ids = b, ic->nids_buckets = n;
+    }
+    size_t k = id_hash(c->pool_id) & (ic->nids_buckets - 1);
+    c->id_next = ic->ids[k];
+    ic->ids[k] = c;
+    ic->nids++;
+    return 0;
+}
+
+static void id_del(struct cp__interchange *ic, struct ic_conn *c)
+{
+    if (!ic->nids_buckets || !c->pool_id)
+        return;
+    for (struct ic_conn **p = &ic->ids[id_hash(c->pool_id) & (ic->nids_buckets - 1)]; *p;
+         p = &(*p)->id_next)
+        if (*p == c) {
+            *p = c->id_next;
+            c->id_next = NULL;
+            ic->nids--;
+            return;
+        }
+}
+
 static void unregister(struct ic_conn *c)
 {
     if (!c->registered)
         return;
+    id_del(c->ic, c);
     c->registered = false;
     atomic_fetch_sub(&c->ic->pools_connected, 1);
     atomic_fetch_sub(&c->ic->workers_connected, (int)c->worker_count);
@@ -480,15 +541,15 @@ static void on_register(struct ic_conn *c, const struct cp__wire_register *r)
         refuse(c, CP_WIRE_WHY_POLICY, "the interchange is shutting down", "shutting down");
         return;
     }
-    for (struct ic_conn *o = ic->conns; o; o = o->next)
-        if (o != c && o->state == IC_READY && strcmp(o->pool_id, c->pool_id) == 0) {
-            char text[300];
-            snprintf(text, sizeof text, "a pool with id %s is already connected", c->pool_id);
-            free(c->pool_id);   /* not this one's to report lost under that name */
-            c->pool_id = NULL;
-            refuse(c, CP_WIRE_WHY_POLICY, text, text);
-            return;
-        }
+    struct ic_conn *o = id_find(ic, c->pool_id);
+    if (o && o != c) {
+        char text[300];
+        snprintf(text, sizeof text, "a pool with id %s is already connected", c->pool_id);
+        free(c->pool_id);   /* not this one's to report lost under that name */
+        c->pool_id = NULL;
+        refuse(c, CP_WIRE_WHY_POLICY, text, text);
+        return;
+    }
     c->pid = r->pid;
     c->cores = r->cores;
     c->memory_gb = r->memory_gb;
@@ -501,6 +562,10 @@ static void on_register(struct ic_conn *c, const struct cp__wire_register *r)
     /* Counted before WELCOME leaves: uv_write may send it at once, and a pool
      * that has its WELCOME is connected for anyone who asks. A failed send
      * unregisters it again (cp__ic_conn_lose). */
+    if (id_add(ic, c) != 0) {
+        refuse(c, CP_WIRE_WHY_POLICY, "out of memory", "out of memory registering a pool");
+        return;
+    }
     c->registered = true;
     atomic_fetch_add(&ic->pools_connected, 1);
     atomic_fetch_add(&ic->workers_connected, (int)c->worker_count);
@@ -651,6 +716,14 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     cp__ic_dispatch(ic);
 }
 
+/* Whether the pool's socket holds bytes this loop has not read yet. */
+static bool bytes_waiting(struct ic_conn *c)
+{
+    uv_os_fd_t fd;
+    int n = 0;
+    return uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 && ioctl(fd, FIONREAD, &n) == 0 && n > 0;
+}
+
 void cp__ic_conn_tick(struct ic_conn *c, double now)
 {
     struct cp__interchange *ic = c->ic;
@@ -661,6 +734,11 @@ void cp__ic_conn_tick(struct ic_conn *c, double now)
     }
     /* A handshake gets threshold from accept in all, however it trickles bytes. */
     double silent = now - (c->state == IC_HANDSHAKE ? c->accepted_at : c->last_recv);
+    if (silent > ic->hb_threshold && c->state == IC_READY && bytes_waiting(c)) {
+        /* The loop is the one behind, not the pool: what it sent is waiting. */
+        c->last_recv = now;
+        silent = 0;
+    }
     if (silent > ic->hb_threshold) {
         char text[200];
         if (c->state == IC_HANDSHAKE) {

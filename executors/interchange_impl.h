@@ -33,6 +33,7 @@ struct ic_conn {
     struct cp__wire_conn *wc;
     struct ic_conn *prev, *next;        /* ic->conns */
     struct ic_conn *want_prev, *want_next;  /* ic->want, while wanted */
+    struct ic_conn *id_next;            /* ic->ids chain, while registered */
     bool wanted;                        /* on ic->want: may have room for tries */
     int state;
     bool registered;                    /* REGISTER accepted (counted in stats) */
@@ -100,6 +101,10 @@ struct cp__interchange {
      * joins when it registers, gets results back or is released from a hold,
      * and leaves when dispatch finds it full (or it closes). */
     struct ic_conn *want_head, *want_tail;
+    /* Registered pools by pool id (chained hash), so a REGISTER's duplicate
+     * check does not compare with every pool. */
+    struct ic_conn **ids;
+    size_t nids_buckets, nids;
     struct cp__job **heap;              /* pending, ordered by (priority, task id, seq) */
     size_t nheap, heap_cap;
     uint64_t seq;

@@ -640,6 +640,49 @@ static void test_silent_pool(void)
         clear_job(&jobs[i]);
 }
 
+/* Pool ids are unique among connected pools: a second pool with a connected
+ * id is refused, the first keeps working, and once it is gone its id is free
+ * again. 100 pools take the id table through growth. */
+static int connected_pools(struct cp__interchange *ic)
+{
+    struct cp__ic_stats st;
+    cp__interchange_stats(ic, &st);
+    return st.pools_connected;
+}
+
+static void test_pool_ids(void)
+{
+    reset_engine();
+    cp_err err = {0};
+    struct cp__interchange *ic = start_ic(false, 1.0, &err);
+    int port = cp__interchange_port(ic);
+    enum { NP = 100 };
+    static struct fpool *ps[NP];
+    char id[32];
+    int up = 0;
+    for (int i = 0; i < NP; i++) {
+        snprintf(id, sizeof id, "pool-%d", i);
+        ps[i] = fp_connect(port, SECRET_A, false, id, "0", 1, 1);
+        up += ps[i] != NULL;
+    }
+    is_int(up, NP, "%d pools with distinct ids register", NP);
+    struct fpool *dup = fp_connect(port, SECRET_A, false, "pool-17", "0", 1, 1);
+    ok(!dup, "a pool with a connected pool's id is refused");
+    fp_free(dup);
+    is_int(connected_pools(ic), NP, "... and the others are all still connected");
+    fp_free(ps[17]);
+    ps[17] = NULL;
+    double until = now_s() + 5 * mult;
+    while (connected_pools(ic) != NP - 1 && now_s() < until)
+        usleep(10000);
+    struct fpool *again = fp_connect(port, SECRET_A, false, "pool-17", "0", 1, 1);
+    ok(again != NULL, "once that pool is gone its id registers again");
+    fp_free(again);
+    for (int i = 0; i < NP; i++)
+        fp_free(ps[i]);
+    cp__interchange_stop(ic);
+}
+
 static bool good_pool_works(struct cp__interchange *ic, struct fpool *good, struct tjob *t,
                             long id, const char *after)
 {
@@ -879,6 +922,7 @@ int main(void)
     test_errors_priority_unknown();
     test_pool_closes();
     test_silent_pool();
+    test_pool_ids();
     test_bad_clients();
     test_drain_hold_stop();
     test_join_refused();
