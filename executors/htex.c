@@ -586,6 +586,16 @@ static void htex_destroy(struct cp__executor *ex)
         pthread_mutex_unlock(&h->mu);
         pthread_join(h->thread, NULL);
     }
+    /* How well tasks and results were batched, for whoever reads parsl.log. */
+    if (h->ic) {
+        struct cp__ic_stats st;
+        cp__interchange_stats(h->ic, &st);
+        CP_INFO("htex", "%s: %llu tasks in %llu TASKS frames, %llu results in %llu RESULTS "
+                "frames; %llu pools lost, %llu connections refused", h->base.label,
+                (unsigned long long)st.tasks_sent, (unsigned long long)st.tasks_frames,
+                (unsigned long long)st.results_received, (unsigned long long)st.results_frames,
+                (unsigned long long)st.pools_lost, (unsigned long long)st.connections_refused);
+    }
     /* The interchange fails whatever is still queued (through done) and tells
      * the pools to exit; then the provider ends the blocks that remain. */
     cp__interchange_stop(h->ic);

@@ -660,6 +660,8 @@ void cp__interchange_stats(struct cp__interchange *ic, struct cp__ic_stats *o)
         .frames_sent = atomic_load(&ic->frames_sent),
         .frames_received = atomic_load(&ic->frames_received),
         .tasks_sent = atomic_load(&ic->tasks_sent),
+        .tasks_frames = atomic_load(&ic->tasks_frames),
+        .results_frames = atomic_load(&ic->results_frames),
         .results_received = atomic_load(&ic->results_received),
         .results_unknown = atomic_load(&ic->results_unknown),
         .connections = atomic_load(&ic->connections),

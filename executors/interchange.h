@@ -42,6 +42,8 @@ struct cp__ic_settings {
 struct cp__ic_stats {
     uint64_t frames_sent, frames_received;
     uint64_t tasks_sent;            /* task records in TASKS frames */
+    uint64_t tasks_frames;          /* TASKS frames that carried them */
+    uint64_t results_frames;        /* RESULTS frames received */
     uint64_t results_received;      /* result records in RESULTS frames */
     uint64_t results_unknown;       /* results for no try in flight on that pool (dropped) */
     uint64_t connections;           /* TCP connections accepted */

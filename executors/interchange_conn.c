@@ -503,6 +503,7 @@ void cp__ic_conn_send_tasks(struct ic_conn *c, struct cp__job **jobs, size_t n)
         if (write_buf(c, &b) == 0) {
             atomic_fetch_add(&ic->frames_sent, nframes - 1);   /* write_buf counted one */
             atomic_fetch_add(&ic->tasks_sent, nsent);
+            atomic_fetch_add(&ic->tasks_frames, nframes);
             CP_DEBUG(IC_SUBSYS, "%s: %zu tasks to pool %s", ic->label, nsent, c->pool_id);
             if (ic->hooks.running)
                 for (size_t i = 0; i < nsent; i++)
@@ -592,6 +593,7 @@ static void on_results(struct ic_conn *c, const struct cp__wire_results *rs)
 {
     struct cp__interchange *ic = c->ic;
     atomic_fetch_add(&ic->results_received, rs->n);
+    atomic_fetch_add(&ic->results_frames, 1);
     for (size_t i = 0; i < rs->n; i++) {
         const struct cp__wire_result *r = &rs->results[i];
         struct cp__job *job = NULL;

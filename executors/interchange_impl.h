@@ -84,6 +84,7 @@ struct cp__interchange {
     bool loop_done;                     /* calls no longer run on the loop */
 
     /* Counters. */
+    atomic_uint_fast64_t tasks_frames, results_frames;
     atomic_uint_fast64_t frames_sent, frames_received, tasks_sent, results_received,
         results_unknown, connections, connections_refused, pools_lost;
     atomic_int pools_connected, workers_connected;

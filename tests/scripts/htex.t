@@ -29,7 +29,7 @@ n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 nok() { n=$((n + 1)); echo "not ok $n - $1"; shift; for f in "$@"; do [ -f "$f" ] && sed 's/^/#   /' "$f" | tail -n 30; done; }
 check() { local desc=$1; shift; if "$@"; then ok "$desc"; else nok "$desc" "$tmp/err"; fi; }
-echo "1..24"
+echo "1..25"
 
 cfg() {     # cfg FILE BLOCKS [extra executor lines]
     cat > "$1" <<EOF
@@ -75,6 +75,11 @@ blocks=$(cat "$tmp"/two/out/*.txt 2>/dev/null | sed -n 's/.*block=//p' | sort -u
 check "both blocks' pools ran tasks (blocks seen: $blocks)" [ "$blocks" = "0 1 " ]
 check "the pools' frames were sealed (encrypted: true) and logged" \
     grep -q "registered.* GB, sealed," "$tmp/two/runinfo/000/parsl.log"
+# "htex: 25 tasks in 9 TASKS frames, 25 results in 25 RESULTS frames; ..."
+read -r nt nf nr nrf < <(sed -n 's/.*htex: \([0-9]*\) tasks in \([0-9]*\) TASKS frames, \([0-9]*\) results in \([0-9]*\) RESULTS frames.*/\1 \2 \3 \4/p' \
+    "$tmp/two/runinfo/000/parsl.log")
+check "all 25 tasks went out in fewer TASKS frames (batched: ${nt:-?} in ${nf:-?}), all 25 results came back (${nr:-?} in ${nrf:-?})" \
+    [ "${nt:-0}" = 25 -a "${nr:-0}" = 25 -a "${nf:-99}" -lt 25 -a "${nrf:-99}" -le 25 ]
 
 # 5-6: native apps from the workflow's library run on the pools.
 mkdir -p "$tmp/pi"
