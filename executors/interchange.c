@@ -543,6 +543,7 @@ struct cp__interchange *cp__interchange_start(const struct cp__ic_settings *s,
     }
     memcpy(ic->secret, s->secret, sizeof ic->secret);
     ic->encrypted = s->encrypted;
+    ic->max_handshakes = s->max_handshakes > 0 ? s->max_handshakes : IC_MAX_HANDSHAKES;
     ic->hb_period = s->heartbeat_period > 0 ? s->heartbeat_period : 30.0;
     ic->hb_threshold = s->heartbeat_threshold > 0 ? s->heartbeat_threshold : 2 * ic->hb_period;
     ic->hooks = *hooks;
@@ -666,6 +667,7 @@ void cp__interchange_stats(struct cp__interchange *ic, struct cp__ic_stats *o)
         .results_unknown = atomic_load(&ic->results_unknown),
         .connections = atomic_load(&ic->connections),
         .connections_refused = atomic_load(&ic->connections_refused),
+        .connections_shed = atomic_load(&ic->connections_shed),
         .pools_lost = atomic_load(&ic->pools_lost),
         .pools_connected = atomic_load(&ic->pools_connected),
         .workers_connected = atomic_load(&ic->workers_connected),

@@ -36,6 +36,9 @@ struct cp__ic_settings {
     double heartbeat_threshold; /* seconds of silence before a pool is lost; <= 0:
                                  * 2 × heartbeat_period */
     const char *label;          /* for log lines; NULL: "htex" */
+    int max_handshakes;         /* connections allowed at once before they have
+                                 * authenticated; more are closed at accept; <= 0:
+                                 * IC_MAX_HANDSHAKES (1024) */
 };
 
 /* Counters since start; a snapshot (each field read atomically on its own). */
@@ -48,6 +51,7 @@ struct cp__ic_stats {
     uint64_t results_unknown;       /* results for no try in flight on that pool (dropped) */
     uint64_t connections;           /* TCP connections accepted */
     uint64_t connections_refused;   /* closed for a protocol/auth/version/policy failure */
+    uint64_t connections_shed;      /* closed at accept: too many handshakes at once */
     uint64_t pools_lost;            /* registered pools lost (closed, silent, failed) */
     int pools_connected;            /* registered pools now */
     int workers_connected;          /* the sum of their worker_count */

@@ -267,6 +267,8 @@ void cp__ic_conn_close(struct ic_conn *c)
 {
     if (c->state == IC_CLOSING)
         return;
+    if (c->state == IC_HANDSHAKE)
+        c->ic->nhandshakes--;
     c->state = IC_CLOSING;
     c->closing_at = cp__ic_now();
     unregister(c);
@@ -572,6 +574,7 @@ static void on_register(struct ic_conn *c, const struct cp__wire_register *r)
     atomic_fetch_add(&ic->workers_connected, (int)c->worker_count);
     if (cp__ic_conn_send(c, &w) < 0)
         return;
+    c->ic->nhandshakes--;
     c->state = IC_READY;
     c->idle_since = cp__ic_wall();
     c->next_heartbeat = cp__ic_now() + ic->hb_period;
@@ -771,10 +774,22 @@ void cp__ic_on_connection(uv_stream_t *server, int status)
         CP_WARN(IC_SUBSYS, "%s: accept failed: %s", ic->label, uv_strerror(status));
         return;
     }
-    struct ic_conn *c = calloc(1, sizeof *c);
+    bool shed = ic->nhandshakes >= ic->max_handshakes;
+    struct ic_conn *c = shed ? NULL : calloc(1, sizeof *c);
     if (!c || uv_tcp_init(&ic->loop, &c->tcp) < 0) {
         /* Take the connection off the backlog and drop it. */
-        CP_ERROR(IC_SUBSYS, "%s: out of memory accepting a connection", ic->label);
+        if (shed) {
+            atomic_fetch_add(&ic->connections_shed, 1);
+            double now = cp__ic_now();
+            if (now - ic->shed_logged > 1.0) {
+                ic->shed_logged = now;
+                CP_WARN(IC_SUBSYS, "%s: %d connections are in their handshake already; "
+                        "closing new ones until some finish or time out", ic->label,
+                        ic->nhandshakes);
+            }
+        } else {
+            CP_ERROR(IC_SUBSYS, "%s: out of memory accepting a connection", ic->label);
+        }
         free(c);
         uv_tcp_t *t = malloc(sizeof *t);
         if (t && uv_tcp_init(&ic->loop, t) == 0) {
@@ -788,6 +803,7 @@ void cp__ic_on_connection(uv_stream_t *server, int status)
     c->ic = ic;
     c->tcp.data = c;
     c->state = IC_HANDSHAKE;
+    ic->nhandshakes++;
     c->accepted_at = c->last_recv = cp__ic_now();
     c->next = ic->conns;
     if (ic->conns)
@@ -819,6 +835,7 @@ void cp__ic_on_connection(uv_stream_t *server, int status)
     }
     if (rc < 0) {
         CP_WARN(IC_SUBSYS, "%s: cannot take a connection: %s", ic->label, uv_strerror(rc));
+        ic->nhandshakes--;
         c->state = IC_CLOSING;
         uv_close((uv_handle_t *)&c->tcp, on_closed);
         return;

@@ -84,7 +84,12 @@ struct cp__interchange {
     bool loop_done;                     /* calls no longer run on the loop */
 
     /* Counters. */
-    atomic_uint_fast64_t tasks_frames, results_frames;
+    atomic_uint_fast64_t tasks_frames, results_frames, connections_shed;
+    /* Connections not yet authenticated (IC_HANDSHAKE), and the cap on them: a
+     * flood of clients that never finish the handshake costs at most this many
+     * descriptors and buffers, each for at most heartbeat_threshold. */
+    int nhandshakes, max_handshakes;
+    double shed_logged;                 /* CLOCK_MONOTONIC of the last such warning */
     atomic_uint_fast64_t frames_sent, frames_received, tasks_sent, results_received,
         results_unknown, connections, connections_refused, pools_lost;
     atomic_int pools_connected, workers_connected;
@@ -145,6 +150,7 @@ void cp__ic_conn_lose(struct ic_conn *c, const char *reason);
 void cp__ic_conn_close(struct ic_conn *c);
 /* Fails c's tries with text (not "pool lost"); used by stop. */
 void cp__ic_conn_fail_flights(struct ic_conn *c, const char *text);
+#define IC_MAX_HANDSHAKES 1024
 #define IC_SHORT_TASK 0.001     /* seconds: a task this short counts as short */
 #define IC_SHORT_EXTRA 32       /* extra tasks per worker for pools of short tasks */
 #define IC_MEDIUM_TASK 0.05     /* seconds: pools of tasks this short get one extra

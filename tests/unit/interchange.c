@@ -699,6 +699,54 @@ static bool good_pool_works(struct cp__interchange *ic, struct fpool *good, stru
     return okay;
 }
 
+/* Clients that connect and never finish the handshake hold at most
+ * max_handshakes slots: one more is closed at once, while a pool already
+ * registered keeps working; when the stalled ones go, pools register again. */
+static bool still_open(int fd, double s)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    return poll(&pfd, 1, (int)(s * 1000)) == 0;
+}
+
+static void test_handshake_cap(void)
+{
+    reset_engine();
+    cp_err err = {0};
+    struct cp__ic_settings set = {.heartbeat_period = 5, .label = "test", .max_handshakes = 4};
+    memcpy(set.secret, SECRET_A, 32);
+    struct cp__interchange *ic = cp__interchange_start(&set, &HOOKS, &err);
+    int port = cp__interchange_port(ic);
+    struct fpool *good = fp_connect(port, SECRET_A, false, "early", "0", 1, 1);
+    ok(good != NULL, "a pool registers before the flood");
+    int fds[4];
+    for (int i = 0; i < 4; i++) {
+        fds[i] = tcp_connect(port);
+        write_all(fds[i], "CP", 2);     /* a start, never finished */
+    }
+    usleep(200000);
+    int extra = tcp_connect(port);
+    ok(raw_closed(extra), "with 4 handshakes stalled, a 5th connection is closed at once");
+    close(extra);
+    int open_ones = 0;
+    for (int i = 0; i < 4; i++)
+        open_ones += still_open(fds[i], 0.1);
+    is_int(open_ones, 4, "... the 4 stalled ones are still open (until their time-out)");
+    struct cp__ic_stats st;
+    cp__interchange_stats(ic, &st);
+    ok(st.connections_shed >= 1, "... and it is counted as shed (%llu)",
+       (unsigned long long)st.connections_shed);
+    static struct tjob t;
+    good_pool_works(ic, good, &t, 500, "a handshake flood");
+    for (int i = 0; i < 4; i++)
+        close(fds[i]);
+    usleep(200000);
+    struct fpool *late = fp_connect(port, SECRET_A, false, "late", "0", 1, 1);
+    ok(late != NULL, "once they are gone, a new pool registers");
+    fp_free(late);
+    fp_free(good);
+    cp__interchange_stop(ic);
+}
+
 static void test_bad_clients(void)
 {
     reset_engine();
@@ -923,6 +971,7 @@ int main(void)
     test_pool_closes();
     test_silent_pool();
     test_pool_ids();
+    test_handshake_cap();
     test_bad_clients();
     test_drain_hold_stop();
     test_join_refused();
