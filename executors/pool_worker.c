@@ -67,11 +67,14 @@ const char *cp__pool_signame(int sig, char *buf, size_t cap)
 
 /* ------------------------------------------------------------ framing */
 
-static int read_all(int fd, void *p, size_t n)
+/* The whole of n bytes, or -1. `sock`: fd is the pool's socketpair, written with
+ * send(MSG_NOSIGNAL) so a pool that is gone is an error, not a SIGPIPE. */
+static int io_all(int fd, void *p, size_t n, bool reading, bool sock)
 {
     char *c = p;
     while (n) {
-        ssize_t r = read(fd, c, n);
+        ssize_t r = reading ? read(fd, c, n)
+                  : sock    ? send(fd, c, n, MSG_NOSIGNAL) : write(fd, c, n);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
@@ -81,18 +84,14 @@ static int read_all(int fd, void *p, size_t n)
     return 0;
 }
 
+static int read_all(int fd, void *p, size_t n) { return io_all(fd, p, n, true, false); }
 static int write_all(int fd, const void *p, size_t n)
 {
-    const char *c = p;
-    while (n) {
-        ssize_t r = send(fd, c, n, MSG_NOSIGNAL);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        c += r, n -= (size_t)r;
-    }
-    return 0;
+    return io_all(fd, (void *)p, n, false, true);
+}
+static int write_file(int fd, const void *p, size_t n)
+{
+    return io_all(fd, (void *)p, n, false, false);
 }
 
 /* What the pool has sent and this worker has not handled yet. The pool may send
@@ -406,20 +405,6 @@ static void notice(int fd, char tag, const char *text)
         memcpy(b + 5, text, n);
     if (write_all(fd, b, 5 + n) != 0)
         _exit(0);
-}
-
-static int write_file(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-    while (n) {
-        ssize_t r = write(fd, c, n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        c += r, n -= (size_t)r;
-    }
-    return 0;
 }
 
 /* Replaces this worker with the program that defines a HOSTED task's app, run
