@@ -10,7 +10,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
 # msgpack-c 6 renamed its .pc; Debian 12 ships msgpack.pc (4.0.0).
 MSGPACK := $(shell $(PKG_CONFIG) --exists msgpack-c 2>/dev/null && echo msgpack-c || echo msgpack)
-DEPS    := libuv $(MSGPACK) libsodium yaml-0.1
+DEPS    := libuv $(MSGPACK) libsodium yaml-0.1 sqlite3
 
 ifeq ($(SAN),)
 BUILD   ?= build
@@ -57,7 +57,7 @@ all: deps lib bin examples
 
 deps:
 	@$(PKG_CONFIG) --exists --print-errors $(DEPS) || \
-	  { echo "missing libraries: run ./dev deps (installs: libuv1-dev libmsgpack-dev libsodium-dev libyaml-dev)" >&2; exit 1; }
+	  { echo "missing libraries: run ./dev deps (installs: libuv1-dev libmsgpack-dev libsodium-dev libyaml-dev libsqlite3-dev)" >&2; exit 1; }
 
 lib: $(BUILD)/libcparsl.a $(BUILD)/libcparsl.so $(BUILD)/cparsl.pc
 

@@ -41,6 +41,13 @@ struct cp__run_config {
     double strategy_period;     /* seconds between block-scaling decisions */
     double max_idletime;        /* seconds idle before blocks are scaled in */
     double checkpoint_period;   /* seconds, 0 when not given; no effect (mode none) */
+    /* monitoring: (docs/monitoring.md) */
+    bool monitoring;            /* write the monitoring database */
+    char *mon_db;               /* owned; NULL: <run_dir root>/monitoring.db; a
+                                 * relative path is joined with the base directory */
+    double mon_interval;        /* resource_interval, seconds (0: start and end) */
+    char *mon_workflow_name;    /* owned, or NULL */
+    char *mon_workflow_version; /* owned, or NULL */
     struct cp__rc_exec *execs;  /* owned, nexecs >= 1; execs[0] is the default */
     size_t nexecs;
     char *labels;               /* owned: "threads, gpu" for messages */
@@ -88,6 +95,9 @@ struct cp__run_config *cp__config_from_c(const cp_config *cfg, cp_err *err) CP__
  * with a worker-count knob). -1 with err when n < 1 or the config has no such
  * executor. */
 int cp__config_set_max_workers(struct cp__run_config *rc, int n, cp_err *err) CP__WUR;
+/* parsl-run --monitor[=DB]: turns monitoring on; db (borrowed, absolute, or
+ * NULL to keep the config's or the default) is the database file. */
+int cp__config_set_monitoring(struct cp__run_config *rc, const char *db, cp_err *err) CP__WUR;
 
 /* parsl-run --run-dir: the root of runinfo/NNN, used as given (dir borrowed,
  * copied). */

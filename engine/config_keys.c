@@ -220,20 +220,52 @@ static int k_checkpoint_files(struct build *b, const struct cp__ynode *v, cp_err
                    "remove it or set it to none", err);
 }
 
+/* monitoring: none | false | true | {db, resource_interval, workflow_name,
+ * workflow_version}. A mapping turns it on with its defaults for what it leaves out. */
 static int k_monitoring(struct build *b, const struct cp__ynode *v, cp_err *err)
 {
-    (void)b;
+    static const char *const keys[] = {"db", "resource_interval", "workflow_name",
+                                       "workflow_version", NULL};
+    struct cp__run_config *rc = b->rc;
     if (is_none_word(v))
         return 0;
-    if (v->kind == CP_Y_SCALAR && cp__yscalar_type(v) == CP_BOOL && !strchr("tT", v->str[0]))
-        return 0;
-    if (v->kind != CP_Y_MAP && !(v->kind == CP_Y_SCALAR && cp__yscalar_type(v) == CP_BOOL))
-        return cp__yerr(err, v, "monitoring must be a mapping (db, resource_interval) or none, "
-                                "got %s%.100s%s", v->kind == CP_Y_SCALAR ? "'" : "",
+    if (v->kind == CP_Y_SCALAR && cp__yscalar_type(v) == CP_BOOL)
+        return cp__ynode_bool(v, "monitoring", &rc->monitoring, err);
+    if (v->kind != CP_Y_MAP)
+        return cp__yerr(err, v, "monitoring must be a mapping (db, resource_interval, "
+                                "workflow_name, workflow_version), true, or none, got "
+                                "%s%.100s%s", v->kind == CP_Y_SCALAR ? "'" : "",
                         v->kind == CP_Y_SCALAR ? v->str : "a list",
                         v->kind == CP_Y_SCALAR ? "'" : "");
-    return not_yet(v, "monitoring", "the monitoring database is not built",
-                   "remove it or set it to none", err);
+    if (cp__ymap_check_keys(v, keys, "monitoring", err) != 0)
+        return -1;
+    rc->monitoring = true;
+    const struct cp__ynode *n;
+    const char *s;
+    if (!cp__ynode_is_null(n = cp__ymap_get(v, "db"))) {
+        if (cp__ynode_str(n, "db", &s, err) != 0)
+            return -1;
+        if (!*s)
+            return cp__yerr(err, n, "monitoring db must be a file path, got ''");
+        free(rc->mon_db);
+        if (!(rc->mon_db = strdup(s)))
+            return oom(err);
+    }
+    if (!cp__ynode_is_null(n = cp__ymap_get(v, "resource_interval")) &&
+        read_seconds(n, "resource_interval", true, &rc->mon_interval, err) != 0)
+        return -1;
+    const char *names[] = {"workflow_name", "workflow_version"};
+    char **dst[] = {&rc->mon_workflow_name, &rc->mon_workflow_version};
+    for (int i = 0; i < 2; i++) {
+        if (cp__ynode_is_null(n = cp__ymap_get(v, names[i])))
+            continue;
+        if (cp__ynode_str(n, names[i], &s, err) != 0)
+            return -1;
+        free(*dst[i]);
+        if (!(*dst[i] = strdup(s)))
+            return oom(err);
+    }
+    return 0;
 }
 
 static int k_app_cache(struct build *b, const struct cp__ynode *v, cp_err *err)
@@ -433,6 +465,7 @@ static struct cp__run_config *rc_new(cp_err *err)
     rc->strategy = CP_STRATEGY_SIMPLE;  /* Parsl's defaults */
     rc->strategy_period = 5;
     rc->max_idletime = 120;
+    rc->mon_interval = 30;              /* Parsl's resource_monitoring_interval */
     return rc;
 }
 
@@ -480,6 +513,16 @@ struct cp__run_config *cp__config_build(const struct cp__ynode *root, const char
         free(rc->run_dir);
         rc->run_dir = joined;
     }
+    if (rc->mon_db && rc->mon_db[0] != '/' && base_dir && *base_dir &&
+        strcmp(base_dir, ".") != 0) {
+        char *joined = cp__strdup_printf("%s/%s", base_dir, rc->mon_db);
+        if (!joined) {
+            oom(err);
+            goto error;
+        }
+        free(rc->mon_db);
+        rc->mon_db = joined;
+    }
     if (make_labels(rc, err) != 0)
         goto error;
     return rc;
@@ -513,8 +556,11 @@ struct cp__run_config *cp__config_from_c(const cp_config *cfg, cp_err *err)
     rc->internal_threads = c.internal_threads;
     rc->retry_handler = c.retry_handler;
     rc->retry_handler_arg = c.retry_handler_arg;
+    rc->monitoring = c.monitoring_db != NULL;
     if ((c.run_dir && !(rc->run_dir = strdup(c.run_dir))) ||
         (c.log_level && !(rc->log_level = strdup(c.log_level))) ||
+        (c.monitoring_db && *c.monitoring_db && !(rc->mon_db = strdup(c.monitoring_db))) ||
+        (c.workflow_name && !(rc->mon_workflow_name = strdup(c.workflow_name))) ||
         !(rc->source = strdup("cp_config")) || !(rc->used_defs = calloc(1, sizeof(char *)))) {
         oom(err);
         goto error;
@@ -528,6 +574,19 @@ error:
 }
 
 /* ------------------------------------------------------------ after loading */
+
+int cp__config_set_monitoring(struct cp__run_config *rc, const char *db, cp_err *err)
+{
+    rc->monitoring = true;
+    if (!db)
+        return 0;
+    char *dup = strdup(db);
+    if (!dup)
+        return oom(err);
+    free(rc->mon_db);
+    rc->mon_db = dup;
+    return 0;
+}
 
 int cp__config_set_max_workers(struct cp__run_config *rc, int n, cp_err *err)
 {
@@ -600,6 +659,9 @@ void cp__run_config_free(struct cp__run_config *rc)
     free(rc->execs);
     free(rc->run_dir);
     free(rc->log_level);
+    free(rc->mon_db);
+    free(rc->mon_workflow_name);
+    free(rc->mon_workflow_version);
     free(rc->labels);
     for (size_t i = 0; rc->used_defs && rc->used_defs[i]; i++)
         free(rc->used_defs[i]);

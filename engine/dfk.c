@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "engine/config_file.h"
+#include "engine/monitor.h"
 #include "engine/observe.h"
 #include "engine/task.h"
 #include "executors/app_invoke.h"
@@ -168,6 +169,9 @@ static struct cp__dfk *dfk_create(const struct cp__run_config *rc, cp_err *err)
     free(log_path);
     if (rc_log != 0)
         goto error;
+    const char *prog = g_argv0 ? strrchr(g_argv0, '/') : NULL;
+    if (cp__monitor_open(rc, dfk->run_dir, prog ? prog + 1 : g_argv0, err) != 0)
+        goto error;
 
     struct cp__executor_hooks hooks = cp__dfk_hooks_template;
     hooks.eng = dfk;
@@ -179,6 +183,7 @@ static struct cp__dfk *dfk_create(const struct cp__run_config *rc, cp_err *err)
     struct cp__exec_run run = {
         .run_dir = dfk->run_dir, .strategy = (enum cp__strategy)rc->strategy,
         .strategy_period = rc->strategy_period, .max_idletime = rc->max_idletime,
+        .mon = cp__monitor_db(),
     };
     for (size_t i = 0; i < rc->nexecs; i++) {
         const struct cp__rc_exec *e = &rc->execs[i];
@@ -202,6 +207,11 @@ static struct cp__dfk *dfk_create(const struct cp__run_config *rc, cp_err *err)
     }
     return dfk;
 error:
+    for (int i = 0; i < dfk->nexecs; i++) {
+        dfk->execs[i]->ops->destroy(dfk->execs[i]);
+        dfk->execs[i] = NULL;
+    }
+    cp__monitor_close(0, 0, NULL);
     if (dfk->run_dir)
         cp__log_close();
     dfk_free(dfk);
@@ -304,6 +314,9 @@ int cp_shutdown(void)
     }
     dfk->internal->ops->destroy(dfk->internal);
     dfk->internal = NULL;
+    cp_err me = {0};
+    if (cp__monitor_close(done, failed + dep, &me) != 0)
+        CP_ERROR("engine", "monitoring database: %s", me.text);
     cp__log_close();
     dfk_free(dfk);
     atomic_store(&cp__interrupted, false);     /* the next run starts clean */

@@ -6,10 +6,14 @@
 #include <stdlib.h>
 
 #include "common/util.h"
+#include "engine/monitor.h"
 #include "engine/observe.h"
 #include "engine/task.h"
 
+/* The gate the engine checks before building an event: observers + the
+ * monitoring database when it is open. */
 _Atomic int cp__nobservers;
+static _Atomic int g_nobs;          /* entries of g_obs in use */
 atomic_bool cp__interrupted;
 
 static struct {
@@ -19,18 +23,24 @@ static struct {
 
 int cp__observe_add(cp__task_observer fn, void *arg)
 {
-    int n = atomic_load(&cp__nobservers);
+    int n = atomic_load(&g_nobs);
     if (!fn || n == CP_MAX_OBSERVERS || cp_run_dir())
         return -1;
     g_obs[n].fn = fn;
     g_obs[n].arg = arg;
-    atomic_store(&cp__nobservers, n + 1);
+    atomic_store(&g_nobs, n + 1);
+    atomic_fetch_add(&cp__nobservers, 1);
     return 0;
+}
+
+void cp__observe_gate(int delta)
+{
+    atomic_fetch_add(&cp__nobservers, delta);
 }
 
 void cp__observe_clear(void)
 {
-    atomic_store(&cp__nobservers, 0);
+    atomic_fetch_sub(&cp__nobservers, atomic_exchange(&g_nobs, 0));
 }
 
 void cp__observe_emit_(const struct cp_future *t, cp_state state)
@@ -46,7 +56,8 @@ void cp__observe_emit_(const struct cp_future *t, cp_state state)
         .executor = t->ex ? t->ex->label : NULL,
         .time = cp__now(),
     };
-    int n = atomic_load_explicit(&cp__nobservers, memory_order_acquire);
+    cp__monitor_event((struct cp_future *)t, state, ev.time);
+    int n = atomic_load_explicit(&g_nobs, memory_order_acquire);
     for (int i = 0; i < n; i++)
         g_obs[i].fn(g_obs[i].arg, &ev);
 }

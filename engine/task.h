@@ -59,6 +59,7 @@ struct cp_future {
     int fail_count;
     int retries;
     double fail_cost;
+    double t_invoked, t_launched, t_running;    /* for the monitoring database only */
     int nparents;               /* entries in parents */
     struct cp_future **parents; /* held parents: parents[i] for argument i (or NULL),
                                  * then input DataFutures; NULL when none */
@@ -109,6 +110,8 @@ void cp__gather_complete(struct cp_future *t);
 /* observe.c: tells registered observers that t entered state (cheap when none). */
 extern _Atomic int cp__nobservers;
 void cp__observe_emit_(const struct cp_future *t, cp_state state);
+/* Opens (+1) or closes (-1) the gate for a listener other than an observer. */
+void cp__observe_gate(int delta);
 static inline void cp__observe_emit(const struct cp_future *t, cp_state state)
 {
     if (__builtin_expect(atomic_load_explicit(&cp__nobservers, memory_order_relaxed) != 0, 0))

@@ -21,11 +21,15 @@
 
 /* Run-wide facts an executor may use (from the config's top level). */
 enum cp__strategy { CP_STRATEGY_NONE = 0, CP_STRATEGY_SIMPLE, CP_STRATEGY_HTEX_AUTO_SCALE };
+struct cp__mon;
+
 struct cp__exec_run {
     const char *run_dir;        /* runinfo/NNN */
     enum cp__strategy strategy; /* block scaling (executors with blocks) */
     double strategy_period;     /* seconds between scaling decisions */
     double max_idletime;        /* seconds idle before blocks are scaled in */
+    struct cp__mon *mon;        /* the monitoring database (block and node rows), or
+                                 * NULL; borrowed, outlives the executor */
 };
 
 struct cp__exec_type {

@@ -45,6 +45,10 @@ struct cp__job {
     cp_future *joined;          /* join apps: the future the body returned (taken) */
     bool timed_out;
     double t_start, t_end;
+    /* Where the try went, for the monitoring database: set by executors that
+     * know (high_throughput) before the running hook; borrowed strings that stay
+     * valid until the executor is destroyed. NULL: not known. */
+    const char *where_host, *where_block;
 
     /* Executor-private. */
     struct cp__job *next;

@@ -26,6 +26,7 @@
 #include "executors/exec_types.h"
 #include "executors/interchange.h"
 #include "executors/pool_layout.h"
+#include "monitoring/db.h"
 #include "providers/launcher.h"
 #include "providers/provider.h"
 
@@ -205,6 +206,7 @@ struct htex {
     int workers_per_node;       /* the scaling estimate: pools report theirs later */
     enum cp__strategy strategy;
     double strategy_period, max_idletime;
+    struct cp__mon *mon;        /* borrowed; NULL: no monitoring */
     double idle_since;          /* monotonic time outstanding became 0, or 0 */
     double poll_interval, last_poll;
     char *dir;                  /* runinfo/NNN/<label> */
@@ -318,6 +320,14 @@ static char *build_worker_cmd(const struct htex_settings *s, const char *address
     return cmd;
 }
 
+/* A block's state as a row of the monitoring database's `block` table. */
+static void note_block(struct htex *h, const struct block *b)
+{
+    if (h->mon)
+        cp__mon_block(h->mon, h->base.label, b->id, b->job_id,
+                      cp__block_state_db_name(b->state), cp__now());
+}
+
 /* Starts one more block (called with mu held). Failures are recorded in the block
  * and logged: the executor keeps its other blocks. */
 static void start_block(struct htex *h)
@@ -348,6 +358,7 @@ static void start_block(struct htex *h)
         CP_WARN("htex", "%s: block %s could not be submitted: %s", h->base.label, b->id,
                 b->submit_error ? b->submit_error : "");
     }
+    note_block(h, b);
     free(job_name);
     free(cmd);
     free(text);
@@ -382,6 +393,7 @@ static void poll_blocks(struct htex *h)
                     b->job_id, cp__block_state_name(st[k].state),
                     st[k].message ? ": " : "", st[k].message ? st[k].message : "");
             b->state = st[k].state;
+            note_block(h, b);
         }
         cp__block_status_clear(&b->last);
         b->last = st[k];
@@ -459,6 +471,7 @@ static bool scale_in_block(struct htex *h, struct block *b)
     if (cp__provider_cancel(h->prov, ids, 1, NULL, &err) != 0)
         CP_WARN("htex", "%s: cancelling block %s: %s", h->base.label, b->id, err.text);
     b->state = CP_BLOCK_SCALED_IN;
+    note_block(h, b);
     CP_INFO("htex", "%s: block %s (job %s) scaled in", h->base.label, b->id, b->job_id);
     return true;
 }
@@ -599,6 +612,12 @@ static void htex_destroy(struct cp__executor *ex)
     /* The interchange fails whatever is still queued (through done) and tells
      * the pools to exit; then the provider ends the blocks that remain. */
     cp__interchange_stop(h->ic);
+    /* The provider ends what is left of the blocks as it goes. */
+    for (size_t i = 0; i < h->nblocks; i++)
+        if (h->blocks[i].job_id && !cp__block_state_terminal(h->blocks[i].state)) {
+            h->blocks[i].state = CP_BLOCK_CANCELLED;
+            note_block(h, &h->blocks[i]);
+        }
     cp__provider_destroy(h->prov);
     for (size_t i = 0; i < h->nblocks; i++) {
         free(h->blocks[i].job_id);
@@ -650,6 +669,7 @@ static struct cp__executor *htex_create(const char *label, const void *settings,
     h->strategy = run->strategy;
     h->strategy_period = run->strategy_period > 0 ? run->strategy_period : 5;
     h->max_idletime = run->max_idletime;
+    h->mon = run->mon;
     /* Parsl's estimate of a node's workers, from this node's size: pools report
      * the real number when they register. */
     double cpw = s->pool.cores_per_worker > 0 ? s->pool.cores_per_worker : 1;
@@ -664,7 +684,7 @@ static struct cp__executor *htex_create(const char *label, const void *settings,
         .address = s->address, .port = s->worker_port, .port_min = s->port_min,
         .port_max = s->port_max, .encrypted = s->encrypted,
         .heartbeat_period = s->heartbeat_period, .heartbeat_threshold = s->heartbeat_threshold,
-        .label = label,
+        .label = label, .mon = run->mon,
     };
     char *secret_path = NULL;
     if (!(h->base.label = strdup(label)) || !(h->dir = cp__strdup_printf("%s/%s", run_dir, label)) ||

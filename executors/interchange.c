@@ -504,6 +504,10 @@ static void destroy_fields(struct cp__interchange *ic)
         free(ic->held_blocks[i]);
     free(ic->held_blocks);
     free(ic->ids);
+    for (struct ic_kept *k = ic->kept, *nx; k; k = nx) {
+        nx = k->next;
+        free(k);
+    }
     free(ic->broken);
     free(ic->heap);
     free(ic->label);
@@ -544,6 +548,7 @@ struct cp__interchange *cp__interchange_start(const struct cp__ic_settings *s,
     memcpy(ic->secret, s->secret, sizeof ic->secret);
     ic->encrypted = s->encrypted;
     ic->max_handshakes = s->max_handshakes > 0 ? s->max_handshakes : IC_MAX_HANDSHAKES;
+    ic->mon = s->mon;
     ic->hb_period = s->heartbeat_period > 0 ? s->heartbeat_period : 30.0;
     ic->hb_threshold = s->heartbeat_threshold > 0 ? s->heartbeat_threshold : 2 * ic->hb_period;
     ic->hooks = *hooks;

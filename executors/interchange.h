@@ -25,6 +25,8 @@
 #include "executors/wire.h"
 
 /* How to start one. Borrowed for the call of cp__interchange_start (copied). */
+struct cp__mon;
+
 struct cp__ic_settings {
     const char *address;        /* listen address (numeric or name); NULL: 127.0.0.1 */
     int port;                   /* > 0: exactly this port */
@@ -36,6 +38,8 @@ struct cp__ic_settings {
     double heartbeat_threshold; /* seconds of silence before a pool is lost; <= 0:
                                  * 2 × heartbeat_period */
     const char *label;          /* for log lines; NULL: "htex" */
+    struct cp__mon *mon;        /* the monitoring database (node rows), or NULL;
+                                 * borrowed, outlives the interchange */
     int max_handshakes;         /* connections allowed at once before they have
                                  * authenticated; more are closed at accept; <= 0:
                                  * IC_MAX_HANDSHAKES (1024) */

@@ -17,6 +17,7 @@
 #include <sys/ioctl.h>
 
 #include "common/log.h"
+#include "monitoring/db.h"
 
 #define CLOSE_GRACE 2.0   /* seconds a closing connection may take to flush */
 
@@ -180,6 +181,7 @@ static void on_closed(uv_handle_t *h)
     free(c->pool_id);
     free(c->hostname);
     free(c->block_id);
+    free(c->software);
     free(c);
     cp__ic_maybe_finish(ic);
 }
@@ -212,6 +214,19 @@ static struct ic_conn *id_find(struct cp__interchange *ic, const char *id)
         if (strcmp(c->pool_id, id) == 0)
             return c;
     return NULL;
+}
+
+/* A copy of s that lives as long as the interchange (NULL: no memory). */
+static const char *keep(struct cp__interchange *ic, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    struct ic_kept *k = malloc(sizeof *k + n);
+    if (!k)
+        return NULL;
+    memcpy(k->text, s, n);
+    k->next = ic->kept;
+    ic->kept = k;
+    return k->text;
 }
 
 /* -1 only when the table cannot grow (no memory): that pool is then refused. */
@@ -253,10 +268,26 @@ static void id_del(struct cp__interchange *ic, struct ic_conn *c)
         }
 }
 
+/* The pool as a row of the monitoring database's `node` table. */
+static void note_node(struct ic_conn *c, bool active)
+{
+    if (!c->ic->mon)
+        return;
+    double now = cp__ic_wall();
+    struct cp__mon_node n = {
+        .hostname = c->hostname, .uid = c->pool_id, .block_id = c->block_id,
+        .cpu_count = (int)c->cores, .total_memory = (int64_t)(c->memory_gb * 1e9),
+        .active = active, .worker_count = (int)c->worker_count, .python_v = c->software,
+        .time = now, .last_heartbeat = now - (cp__ic_now() - c->last_recv),
+    };
+    cp__mon_node(c->ic->mon, &n);
+}
+
 static void unregister(struct ic_conn *c)
 {
     if (!c->registered)
         return;
+    note_node(c, false);
     id_del(c->ic, c);
     c->registered = false;
     atomic_fetch_sub(&c->ic->pools_connected, 1);
@@ -507,10 +538,13 @@ void cp__ic_conn_send_tasks(struct ic_conn *c, struct cp__job **jobs, size_t n)
             atomic_fetch_add(&ic->tasks_sent, nsent);
             atomic_fetch_add(&ic->tasks_frames, nframes);
             CP_DEBUG(IC_SUBSYS, "%s: %zu tasks to pool %s", ic->label, nsent, c->pool_id);
-            if (ic->hooks.running)
-                for (size_t i = 0; i < nsent; i++)
-                    if (sent[i])
+            for (size_t i = 0; i < nsent; i++)
+                if (sent[i]) {
+                    sent[i]->where_host = c->kept_host;
+                    sent[i]->where_block = c->kept_block;
+                    if (ic->hooks.running)
                         ic->hooks.running(ic->hooks.eng, sent[i]);
+                }
         }
     } else {
         cp__wire_buf_free(&b);
@@ -553,6 +587,7 @@ static void on_register(struct ic_conn *c, const struct cp__wire_register *r)
         refuse(c, CP_WIRE_WHY_POLICY, text, text);
         return;
     }
+    c->software = r->software ? strdup(r->software) : NULL;
     c->pid = r->pid;
     c->cores = r->cores;
     c->memory_gb = r->memory_gb;
@@ -569,6 +604,8 @@ static void on_register(struct ic_conn *c, const struct cp__wire_register *r)
         refuse(c, CP_WIRE_WHY_POLICY, "out of memory", "out of memory registering a pool");
         return;
     }
+    c->kept_host = keep(ic, c->hostname);
+    c->kept_block = keep(ic, c->block_id);
     c->registered = true;
     atomic_fetch_add(&ic->pools_connected, 1);
     atomic_fetch_add(&ic->workers_connected, (int)c->worker_count);
@@ -576,6 +613,7 @@ static void on_register(struct ic_conn *c, const struct cp__wire_register *r)
         return;
     c->ic->nhandshakes--;
     c->state = IC_READY;
+    note_node(c, true);
     c->idle_since = cp__ic_wall();
     c->next_heartbeat = cp__ic_now() + ic->hb_period;
     CP_INFO(IC_SUBSYS, "%s: pool %s registered from %s: host %s, block %s, pid %lld, "

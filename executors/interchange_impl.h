@@ -34,6 +34,8 @@ struct ic_conn {
     struct ic_conn *prev, *next;        /* ic->conns */
     struct ic_conn *want_prev, *want_next;  /* ic->want, while wanted */
     struct ic_conn *id_next;            /* ic->ids chain, while registered */
+    const char *kept_host, *kept_block; /* copies that outlive the connection
+                                         * (ic->kept), for jobs' where_host/_block */
     bool wanted;                        /* on ic->want: may have room for tries */
     int state;
     bool registered;                    /* REGISTER accepted (counted in stats) */
@@ -42,7 +44,7 @@ struct ic_conn {
     bool lost_reported;                 /* its tries have been failed */
     char peer[64];                      /* "127.0.0.1:5678" */
     /* REGISTER facts (owned). */
-    char *pool_id, *hostname, *block_id;
+    char *pool_id, *hostname, *block_id, *software;
     int64_t pid, cores, worker_count, max_capacity;
     double memory_gb;
     /* Recent time per task on it (t_end − t_start, moving average), over nresults. */
@@ -89,6 +91,7 @@ struct cp__interchange {
      * flood of clients that never finish the handshake costs at most this many
      * descriptors and buffers, each for at most heartbeat_threshold. */
     int nhandshakes, max_handshakes;
+    struct cp__mon *mon;                /* borrowed; NULL: no monitoring */
     double shed_logged;                 /* CLOCK_MONOTONIC of the last such warning */
     atomic_uint_fast64_t frames_sent, frames_received, tasks_sent, results_received,
         results_unknown, connections, connections_refused, pools_lost;
@@ -111,6 +114,9 @@ struct cp__interchange {
      * check does not compare with every pool. */
     struct ic_conn **ids;
     size_t nids_buckets, nids;
+    /* Strings that must stay valid until the interchange is freed (hostnames and
+     * block ids that jobs point to after their pool is gone): a list of blocks. */
+    struct ic_kept { struct ic_kept *next; char text[]; } *kept;
     struct cp__job **heap;              /* pending, ordered by (priority, task id, seq) */
     size_t nheap, heap_cap;
     uint64_t seq;

@@ -117,6 +117,10 @@ typedef struct cp_config {
     const char *run_dir;        /* root of runinfo/NNN/; default "runinfo" */
     const char *log_level;      /* "debug" | "info" | "warning" | "error"; default "info" */
     int internal_threads;       /* threads for join-app bodies; default 4 */
+    const char *monitoring_db;  /* non-NULL: record the run in this monitoring
+                                 * database (Parsl's schema; "" means
+                                 * <run_dir>/monitoring.db); default: none */
+    const char *workflow_name;  /* the run's name there; default: argv[0]'s base name */
 } cp_config;
 
 /* Call first in main(). When the program was started as an app host by a worker

@@ -35,6 +35,8 @@ struct args {
     size_t ndefs;
     int max_workers;
     bool check, quiet;
+    bool monitor;               /* --monitor */
+    const char *monitor_db;     /* --monitor=DB, or NULL */
 };
 
 static const char usage[] =
@@ -48,6 +50,9 @@ static const char usage[] =
     "  -D, --define K=V     set workflow var K (and ${K} in the config)\n"
     "  --run-dir DIR        root of runinfo/NNN (default: runinfo beside the workflow)\n"
     "  -j, --max-workers N  threads of the local thread_pool executor\n"
+    "  --monitor, --monitor=DB\n"
+    "                       record the run in the monitoring database (default\n"
+    "                       runinfo/monitoring.db, or the config's monitoring: db)\n"
     "  -q, --quiet          print only failures and the summary\n"
     "  -h, --help           this help\n"
     "  -V, --version        the version\n"
@@ -71,6 +76,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         {"config", required_argument, NULL, 'C'}, {"define", required_argument, NULL, 'D'},
         {"run-dir", required_argument, NULL, 'r'}, {"max-workers", required_argument, NULL, 'j'},
         {"quiet", no_argument, NULL, 'q'},      {"help", no_argument, NULL, 'h'},
+        {"monitor", optional_argument, NULL, 'M'},
         {"version", no_argument, NULL, 'V'},    {NULL, 0, NULL, 0},
     };
     a->defs = calloc((size_t)argc + 1, sizeof *a->defs);
@@ -94,6 +100,12 @@ static int parse_args(int argc, char **argv, struct args *a)
             a->defs[a->ndefs++] = optarg;
             break;
         case 'r': a->run_dir = optarg; break;
+        case 'M':
+            if (optarg && !*optarg)
+                return bad_usage("%s", "--monitor=DB needs a file path");
+            a->monitor = true;
+            a->monitor_db = optarg;
+            break;
         case 'j':
             errno = 0;
             long n = strtol(optarg, &end, 10);
@@ -163,6 +175,16 @@ static struct cp__run_config *load_config(const struct args *a, const struct cp_
     }
     if (status == 0 && a->max_workers > 0)
         status = cp__config_set_max_workers(rc, a->max_workers, err);
+    if (status == 0 && a->monitor) {
+        char *db = a->monitor_db ? abs_path(a->monitor_db) : NULL;
+        status = a->monitor_db && !db ? cp__errf(err, ENOMEM, "out of memory")
+                                      : cp__config_set_monitoring(rc, db, err);
+        free(db);
+    }
+    /* The workflow's name is the run's workflow_name unless the config gives one. */
+    if (status == 0 && rc->monitoring && !rc->mon_workflow_name && wf->name &&
+        !(rc->mon_workflow_name = strdup(wf->name)))
+        status = cp__errf(err, ENOMEM, "out of memory");
     if (status != 0) {
         cp__run_config_free(rc);
         return NULL;

@@ -1,0 +1,36 @@
+/* monitoring/schema.h — Parsl's monitoring tables in SQLite, internal to monitoring/.
+ *
+ * The tables, columns, types and primary keys are those Parsl's database manager
+ * (parsl/monitoring/db_manager.py, SQLAlchemy) creates, spelled as SQLAlchemy
+ * spells them for SQLite, so a Parsl reader finds the same schema in our file and
+ * `PRAGMA table_info` looks the same.
+ */
+#ifndef CP_MONITORING_SCHEMA_H
+#define CP_MONITORING_SCHEMA_H
+
+#include <sqlite3.h>
+
+#include "common/err.h"
+
+/* Creates the tables and indexes that are missing and checks that every table
+ * already there has each column we write (a missing one is an error naming the
+ * table and the column). Call inside a write transaction on db, which the caller
+ * owns. path (borrowed) only names the file in messages. 0; or -1 with err, whose
+ * code is EBUSY when another connection held the database (try again). */
+int cp__mon_schema_create(sqlite3 *db, const char *path, cp_err *err) CP__WUR;
+
+/* Fills err from SQLite's rc and db's message after "<what>: "; returns -1. The
+ * code is EBUSY for SQLITE_BUSY/SQLITE_LOCKED (a retry may succeed), ENOTSUP for a
+ * file that is not a database, EIO otherwise. db may be NULL. */
+int cp__mon_sqlerr(cp_err *err, sqlite3 *db, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* True for the results that mean "another connection has the database": the rows
+ * are kept and the transaction is tried again. */
+static inline int cp__mon_is_busy(int rc)
+{
+    rc &= 0xff;
+    return rc == SQLITE_BUSY || rc == SQLITE_LOCKED;
+}
+
+#endif
