@@ -180,9 +180,12 @@ static void start(void)
         warm_up();
         return;
     }
-    /* CPARSL_BENCH_THREADS: for investigations only; the recorded runs use 2. */
+    /* CPARSL_BENCH_THREADS: for investigations only; the recorded runs use 2.
+     * CPARSL_BENCH_MONITOR: a monitoring database file to record the run in. */
     const char *nt = getenv("CPARSL_BENCH_THREADS");
-    cp_config cfg = {.max_threads = nt && atoi(nt) > 0 ? atoi(nt) : 2, .log_level = "warning"};
+    const char *mon = getenv("CPARSL_BENCH_MONITOR");
+    cp_config cfg = {.max_threads = nt && atoi(nt) > 0 ? atoi(nt) : 2, .log_level = "warning",
+                     .monitoring_db = mon && *mon ? mon : NULL};
     if (cp_load_config(&cfg) != 0) {
         fprintf(stderr, "bench: cp_load_config: %s\n", cp_last_error());
         exit(2);

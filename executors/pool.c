@@ -573,7 +573,9 @@ static bool plain(const struct qtask *t)
  * time, so none waits behind a long one for long. */
 static int room(const struct worker *w)
 {
-    if (!w->pid || w->fd < 0)
+    /* A worker an INTERRUPT is ending takes nothing until it has ended or
+     * reported that its command did. */
+    if (!w->pid || w->fd < 0 || w->kill_at > 0)
         return 0;
     if (!w->cur)
         return 1;

@@ -34,12 +34,14 @@ static unsigned char secret[CP_WIRE_SECRET_LEN];
 
 static const char lib_src[] =
     "#define _GNU_SOURCE\n#include <cparsl.h>\n#include <sched.h>\n#include <stdio.h>\n#include <stdlib.h>\n"
-    "#include <string.h>\n#include <time.h>\n#include <unistd.h>\n"
+    "#include <signal.h>\n#include <string.h>\n#include <time.h>\n#include <unistd.h>\n"
     "static void nap(double s) { struct timespec t = {(time_t)s, (long)((s - (long)s) * 1e9)};"
     " nanosleep(&t, NULL); }\n"
     "CP_APP(long, inc, (long, x)) { return x + 1; }\n"
     "CP_APP(long, spin, (double, s)) { nap(s); return 0; }\n"
     "CP_APP(long, fails, (long, x)) { cp_fail(\"no good: %ld\", x); return 0; }\n"
+    "CP_APP(long, stubborn, (double, s)) { sigset_t t; sigemptyset(&t); sigaddset(&t, SIGTERM);"
+    " sigprocmask(SIG_BLOCK, &t, NULL); nap(s); return 0; }\n"
     "CP_APP(long, pidspin, (const char *, path)) { FILE *f = fopen(path, \"w\");"
     " if (f) { fprintf(f, \"%d\", (int)getpid()); fclose(f); } nap(30); return 0; }\n"
     "CP_APP(const char *, whoami, (double, s)) {\n"
@@ -532,9 +534,10 @@ static void test_tasks(void)
     like(sp->text, "worker lost: SIGKILL", "... as worker lost");
 
     /* INTERRUPT: running and waiting tries all fail with the reason at once; the
-     * native app is stopped by ending its worker; the pool serves on. */
+     * native app is stopped by ending its worker (one ignores TERM and gets KILL
+     * after the grace, and is given no task meanwhile); the pool serves on. */
     struct cp__wire_task it[6];
-    it[0] = native_task(300, "spin", dbl(30), 0);
+    it[0] = native_task(300, "stubborn", dbl(30), 0);
     it[1] = native_task(301, "spin", dbl(30), 0);
     for (int i = 2; i < 6; i++)
         it[i] = native_task(300 + i, "inc", lng(i), 0);
