@@ -35,7 +35,7 @@ LDLIBS  += $(DEP_LIBS) -ldl -lm
 LIB_SRC := $(sort $(wildcard common/*.c engine/*.c executors/*.c providers/*.c monitoring/*.c \
                              workflows/*.c))
 CLI_SRC := $(sort $(wildcard workflows/cli/*.c))
-WORKER_SRC := executors/cli/parsl_worker.c
+WORKER_SRC := executors/cli/parsl_worker.c monitoring/none/db_none.c
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 # Config templates are compiled in (tools/embed-templates.sh), so `config: local`
 # needs no installed files. templates.list changes only when the set of templates
@@ -89,9 +89,17 @@ $(BUILD)/parsl-run: $(CLI_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libcparsl.a
 	  -Wl,--whole-archive $(BUILD)/libcparsl.a -Wl,--no-whole-archive $(LDLIBS)
 
 # parsl-worker (the pool) likewise: --app-library libraries bind to its registry.
-$(BUILD)/parsl-worker: $(WORKER_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libcparsl.a
+# A pool never writes the monitoring database, so it takes the library without
+# it (monitoring/none/db_none.c stands in) and does not load SQLite.
+POOL_LIB_OBJ := $(filter-out $(BUILD)/obj/monitoring/%,$(LIB_OBJ))
+POOL_LDLIBS  := $(shell $(PKG_CONFIG) --libs $(filter-out sqlite3,$(DEPS)) 2>/dev/null) -ldl -lm
+$(BUILD)/libcparsl-pool.a: $(POOL_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/parsl-worker: $(WORKER_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libcparsl-pool.a
 	$(CC) $(LDFLAGS) -rdynamic -o $@ $(filter %.o,$^) \
-	  -Wl,--whole-archive $(BUILD)/libcparsl.a -Wl,--no-whole-archive $(LDLIBS)
+	  -Wl,--whole-archive $(BUILD)/libcparsl-pool.a -Wl,--no-whole-archive $(POOL_LDLIBS)
 
 bin: $(BINS)
 
