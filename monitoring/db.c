@@ -169,10 +169,28 @@ static void format_time(double t, char *out, size_t size)
         s++;
         us -= 1000000;
     }
-    struct tm tm;
-    localtime_r(&s, &tm);
-    snprintf(out, size, "%04d-%02d-%02d %02d:%02d:%02d.%06ld", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, us);
+    /* Rows come in bursts within a second (per thread: the writer, and open):
+     * the date and time part is worked out once per second. */
+    static __thread time_t cached = (time_t)-1;
+    static __thread char prefix[80];
+    static __thread size_t plen;
+    if (s != cached) {
+        struct tm tm;
+        localtime_r(&s, &tm);
+        plen = (size_t)snprintf(prefix, sizeof prefix, "%04d-%02d-%02d %02d:%02d:%02d",
+                                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                                tm.tm_min, tm.tm_sec);
+        cached = s;
+    }
+    if (plen + 8 > size) {
+        out[0] = '\0';
+        return;
+    }
+    memcpy(out, prefix, plen);
+    out[plen] = '.';
+    for (size_t i = plen + 6; i > plen; i--, us /= 10)
+        out[i] = (char)('0' + us % 10);
+    out[plen + 7] = '\0';
 }
 
 /* Binds v to ?2, ?3, … (?1 is run_id). Strings are SQLITE_STATIC: the row outlives
