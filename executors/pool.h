@@ -20,9 +20,9 @@
  * path (it is relaunching itself as that program's app host) and 'A' (the app
  * host serves).
  *
- * pool.c is the pool process (event loop, interchange, dispatch, worker
- * lifecycle); pool_worker.c is what a forked worker runs. The command line is
- * executors/cli/parsl_worker.c.
+ * pool.c is the pool process's loop, queue and interchange side; pool_workers.c
+ * its workers' lifecycle and dispatch; pool_start.c its start-up; pool_worker.c
+ * is what a forked worker runs. The command line is executors/cli/parsl_worker.c.
  */
 #ifndef CP_EXECUTORS_POOL_H
 #define CP_EXECUTORS_POOL_H

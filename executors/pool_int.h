@@ -1,6 +1,7 @@
 /* executors/pool_int.h — the parsl-worker pool's state, shared by pool.c (the
- * loop, queue, workers and interchange messages) and pool_start.c (connecting,
- * node layout, logs and signals). Not for use outside the pool.
+ * loop, the queue, results and interchange messages), pool_workers.c (forking,
+ * feeding, reaping and ending workers) and pool_start.c (connecting, node layout,
+ * logs and signals). Not for use outside the pool.
  */
 #ifndef CP_EXECUTORS_POOL_INT_H
 #define CP_EXECUTORS_POOL_INT_H
@@ -88,6 +89,25 @@ struct pool {
 
 /* pool.c: stops the pool with a failure, printing text on stderr and the log. */
 void cp__pool_fail(struct pool *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* pool.c: results for the next RESULTS frame: a worker's record as it sent it,
+ * or one the pool makes (worker lost, walltime, refused, interrupted). */
+void cp__pool_add_record(struct pool *p, const void *rec, size_t len);
+void cp__pool_add_result(struct pool *p, int64_t task_id, int64_t try_id, const char *error,
+                         bool timed_out, double t_start, int rank);
+/* pool.c: the queue of tasks waiting for a worker (priority order). requeue puts
+ * a list (linked by next, in order) back at the front. */
+struct qtask *cp__pool_q_pop(struct pool *p);
+void cp__pool_q_push_front(struct pool *p, struct qtask *t);
+void cp__pool_requeue(struct pool *p, struct qtask *list);
+
+/* pool_workers.c */
+int cp__pool_spawn_worker(struct pool *p, struct worker *w);  /* fork one; 0/-1 */
+bool cp__pool_worker_read(struct pool *p, struct worker *w);  /* false: its end closed */
+void cp__pool_worker_closed(struct worker *w);
+void cp__pool_reap(struct pool *p);            /* waitpid the ended, replace them */
+void cp__pool_dispatch(struct pool *p);        /* queue heads to workers with room */
+void cp__pool_stop_workers(struct pool *p);    /* TERM, KILL after STOP_GRACE, reap */
+void cp__pool_interrupt(struct pool *p, const char *reason);   /* INTERRUPT */
 
 /* pool_start.c */
 extern volatile sig_atomic_t cp__pool_stop_signal;   /* the signal that asked us to stop */
