@@ -276,8 +276,10 @@ static int fp_tasks(struct fpool *p, long *ids, int *tries, double seconds)
     return n;
 }
 
-/* Sends ok results (value = 10 × task id) for tasks ids[0..n). */
-static bool fp_results(struct fpool *p, const long *ids, const int *tries, int n)
+/* Sends ok results (value = 10 × task id) for tasks ids[0..n), each reporting
+ * that it ran `took` seconds. */
+static bool fp_results_took(struct fpool *p, const long *ids, const int *tries, int n,
+                            double took)
 {
     struct cp__wire_result rs[64];
     struct cp_value vals[64];
@@ -285,10 +287,15 @@ static bool fp_results(struct fpool *p, const long *ids, const int *tries, int n
         cp__value_int(&vals[i], ids[i] * 10);
         rs[i] = (struct cp__wire_result){.task_id = ids[i], .try_id = tries ? tries[i] : 0,
                                          .ok = true, .value = &vals[i], .t_start = 1.0,
-                                         .t_end = 2.0, .worker_rank = 0};
+                                         .t_end = 1.0 + took, .worker_rank = 0};
     }
     struct cp__wire_msg m = {.type = CP_WIRE_RESULTS, .u.results = {.results = rs, .n = (size_t)n}};
     return fp_send(p, &m);
+}
+
+static bool fp_results(struct fpool *p, const long *ids, const int *tries, int n)
+{
+    return fp_results_took(p, ids, tries, n, 1.0);
 }
 
 /* ------------------------------------------------------------------ raw clients */
@@ -747,6 +754,49 @@ static void test_handshake_cap(void)
     cp__interchange_stop(ic);
 }
 
+/* A pool of one worker asking for 1 task is sent more once its tasks are known
+ * to be short: 32 more per worker under 1 ms, one more under 50 ms, none for
+ * longer tasks (and none before 8 results have told). */
+static int held_after_warmup(double took, long base)
+{
+    reset_engine();
+    cp_err err = {0};
+    struct cp__interchange *ic = start_ic(false, 5, &err);
+    struct fpool *p = fp_connect(cp__interchange_port(ic), SECRET_A, false, "quick", "0", 1, 1);
+    static struct tjob jobs[48];
+    int held = -1;
+    for (int i = 0; p && i < 8; i++) {      /* one at a time: 8 results of `took` */
+        make_job(&jobs[i], base + i, 0);
+        cp__interchange_submit(ic, &jobs[i].job);
+        long id;
+        int tr;
+        if (fp_tasks(p, &id, &tr, 5) != 1 || !fp_results_took(p, &id, &tr, 1, took))
+            goto out;
+    }
+    if (wait_done(8, 5) != 8)
+        goto out;
+    for (int i = 8; i < 48; i++) {
+        make_job(&jobs[i], base + i, 0);
+        cp__interchange_submit(ic, &jobs[i].job);
+    }
+    held = 0;
+    for (int k; (k = fp_tasks(p, NULL, NULL, 0.5)) > 0;)
+        held += k;
+out:
+    fp_free(p);
+    cp__interchange_stop(ic);
+    for (int i = 0; i < 48; i++)
+        clear_job(&jobs[i]);
+    return held;
+}
+
+static void test_short_tasks(void)
+{
+    is_int(held_after_warmup(0.0001, 1000), 33, "tasks of 0.1 ms: a 1-worker pool holds 1 + 32");
+    is_int(held_after_warmup(0.01, 2000), 2, "tasks of 10 ms: it holds 1 + 1");
+    is_int(held_after_warmup(1.0, 3000), 1, "tasks of 1 s: only what it asked for");
+}
+
 static void test_bad_clients(void)
 {
     reset_engine();
@@ -972,6 +1022,7 @@ int main(void)
     test_silent_pool();
     test_pool_ids();
     test_handshake_cap();
+    test_short_tasks();
     test_bad_clients();
     test_drain_hold_stop();
     test_join_refused();
