@@ -1,0 +1,12 @@
+/* providers/channel_ssh.c — PLACEHOLDER until the ssh channel lands (a helper is
+ * writing it); it only lets the library link. */
+#include <errno.h>
+
+#include "providers/channel.h"
+
+struct cp__channel *cp__channel_ssh_open(const struct cp__channel_config *cfg, cp_err *err)
+{
+    (void)cfg;
+    cp__errf(err, ENOSYS, "the ssh channel is not built yet");
+    return NULL;
+}
