@@ -57,7 +57,7 @@ all: deps lib bin examples
 
 deps:
 	@$(PKG_CONFIG) --exists --print-errors $(DEPS) || \
-	  { echo "missing libraries: run ./dev deps (installs: libuv1-dev libmsgpack-dev libsodium-dev libyaml-dev libsqlite3-dev)" >&2; exit 1; }
+	  { echo "missing libraries: run ./dev deps (installs: libuv1-dev libmsgpack-dev libsodium-dev libyaml-dev libsqlite3-dev libssh-dev)" >&2; exit 1; }
 
 lib: $(BUILD)/libcparsl.a $(BUILD)/libcparsl.so $(BUILD)/cparsl.pc
 
