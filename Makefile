@@ -35,7 +35,7 @@ LDLIBS  += $(DEP_LIBS) -ldl -lm
 LIB_SRC := $(sort $(wildcard common/*.c engine/*.c executors/*.c providers/*.c monitoring/*.c \
                              workflows/*.c))
 CLI_SRC := $(sort $(wildcard workflows/cli/*.c))
-WORKER_SRC := executors/cli/parsl_worker.c monitoring/none/db_none.c
+WORKER_SRC := executors/cli/parsl_worker.c monitoring/none/db_none.c monitoring/none/ckpt_none.c
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 # Config templates are compiled in (tools/embed-templates.sh), so `config: local`
 # needs no installed files. templates.list changes only when the set of templates

@@ -153,6 +153,8 @@ static int copy_opts(struct cp_future *t, const cp_opts *o, const char *run_logs
         : cp__strdup_printf("%s/task_%ld_%s.stderr", run_logs, t->id, name);
     if (!to->stdout_path || !to->stderr_path)
         return cp__errf(err, ENOMEM, "out of memory copying the options");
+    to->stdout_declared = o && o->stdout_path;
+    to->stderr_declared = o && o->stderr_path;
     t->job.stdout_path = to->stdout_path;
     t->job.stderr_path = to->stderr_path;
     /* The resource specification reaches a shell task as PARSL_* variables. */

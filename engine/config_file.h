@@ -41,6 +41,17 @@ struct cp__run_config {
     double strategy_period;     /* seconds between block-scaling decisions */
     double max_idletime;        /* seconds idle before blocks are scaled in */
     double checkpoint_period;   /* seconds, 0 when not given; no effect (mode none) */
+    /* checkpoints and memoization (docs/checkpoints.md) */
+    int ckpt_mode;              /* enum cp__ckpt_mode, or -1 when the config says
+                                 * nothing (none; parsl-run makes it task_exit) */
+    char **ckpt_files;          /* owned, NULL-terminated checkpoint_files (joined
+                                 * with the base directory), or NULL */
+    bool ckpt_files_none;       /* checkpoint_files: none — load nothing */
+    int ckpt_load;              /* load earlier runs' checkpoints: 1, 0, or -1 for
+                                 * the default (when a mode is set) */
+    bool memo_in_run;           /* reuse this run's own results (true; parsl-run:
+                                 * false, DESIGN §9) */
+    bool app_cache;             /* false: no memoization at all (Parsl's app_cache) */
     /* monitoring: (docs/monitoring.md) */
     bool monitoring;            /* write the monitoring database */
     char *mon_db;               /* owned; NULL: <run_dir root>/monitoring.db; a
@@ -98,6 +109,11 @@ int cp__config_set_max_workers(struct cp__run_config *rc, int n, cp_err *err) CP
 /* parsl-run --monitor[=DB]: turns monitoring on; db (borrowed, absolute, or
  * NULL to keep the config's or the default) is the database file. */
 int cp__config_set_monitoring(struct cp__run_config *rc, const char *db, cp_err *err) CP__WUR;
+
+/* parsl-run's checkpoint defaults (DESIGN §9): task_exit unless the config names
+ * a mode, results of this run are not reused within it, and earlier runs' are
+ * loaded only when resume (--resume) is set. */
+void cp__config_set_workflow_checkpoints(struct cp__run_config *rc, bool resume);
 
 /* parsl-run --run-dir: the root of runinfo/NNN, used as given (dir borrowed,
  * copied). */

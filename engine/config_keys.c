@@ -2,13 +2,11 @@
  * top-level key is one row of top_keys[] with its reader, and executors are
  * read through the type registry (executors/exec_types.h).
  *
- * Features this build does not have yet (the monitoring database, checkpoints,
- * memoization, block-scaling strategies, executor types other than thread_pool)
- * are never accepted as if they worked: their keys take only the value that
- * means "off", and anything else is an error saying the feature is not supported
- * yet. Tunables of those features (strategy_period, max_idletime,
- * checkpoint_period) are checked and kept, and do nothing until the feature
- * exists, as in Parsl, where they do nothing while their feature is off.
+ * Features this build does not have are never accepted as if they worked: their
+ * keys take only the value that means "off", and anything else is an error saying
+ * the feature is not supported yet. Tunables of a feature that is off (for
+ * example checkpoint_period without the periodic mode) are checked and kept, and
+ * do nothing, as in Parsl.
  */
 #include <errno.h>
 #include <limits.h>
@@ -16,10 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/log.h"
 #include "common/util.h"
 #include "engine/config_int.h"
+#include "engine/memo.h"
 
 #define MAX_INTERNAL_THREADS 4096
 #define MAX_LABEL 64
@@ -56,13 +56,6 @@ static int one_of(const struct cp__ynode *v, const char *what, const char *const
         return cp__yerr(err, v, "%s must be one of %s, got '%.100s' (did you mean '%s'?)", what,
                         list, v->str, hint);
     return cp__yerr(err, v, "%s must be one of %s, got '%.100s'", what, list, v->str);
-}
-
-static int not_yet(const struct cp__ynode *v, const char *what, const char *feature,
-                   const char *off, cp_err *err)
-{
-    return cp__yerr(err, v, "%s is not supported yet by this build (%s); %s", what, feature,
-                    off);
 }
 
 /* An integer in [lo, hi], or an error naming the key, the range and the value. */
@@ -155,29 +148,26 @@ static int k_max_idletime(struct build *b, const struct cp__ynode *v, cp_err *er
 }
 
 /* `checkpoint` (DESIGN.md §6) and Parsl's `checkpoint_mode` are one setting. */
-static int checkpoint_mode(const struct cp__ynode *v, const char *key, cp_err *err)
+static int checkpoint_mode(struct build *b, const struct cp__ynode *v, const char *key,
+                           cp_err *err)
 {
     static const char *const modes[] = {"none", "task_exit", "periodic", "dfk_exit", "manual",
                                         NULL};
     const char *s;
     if (one_of(v, key, modes, &s, err) != 0)
         return -1;
-    if (strcmp(s, "none") != 0)
-        return cp__yerr(err, v, "checkpoint mode '%s' is not supported yet by this build "
-                                "(checkpointing is not built); use none", s);
+    b->rc->ckpt_mode = cp__ckpt_mode_parse(s);
     return 0;
 }
 
 static int k_checkpoint(struct build *b, const struct cp__ynode *v, cp_err *err)
 {
-    (void)b;
-    return checkpoint_mode(v, "checkpoint", err);
+    return checkpoint_mode(b, v, "checkpoint", err);
 }
 
 static int k_checkpoint_mode(struct build *b, const struct cp__ynode *v, cp_err *err)
 {
-    (void)b;
-    return checkpoint_mode(v, "checkpoint_mode", err);
+    return checkpoint_mode(b, v, "checkpoint_mode", err);
 }
 
 /* Seconds, or Parsl's "HH:MM:SS". */
@@ -206,18 +196,49 @@ static bool is_none_word(const struct cp__ynode *v)
     return v->kind == CP_Y_SCALAR && cp__yscalar_type(v) == CP_STR && strcmp(v->str, "none") == 0;
 }
 
+static void free_list(char **l)
+{
+    for (size_t i = 0; l && l[i]; i++)
+        free(l[i]);
+    free(l);
+}
+
+/* A list of checkpoint directories (runinfo/003/checkpoint) or tasks.db files;
+ * `none` or [] loads nothing. Relative paths are the config's base directory's. */
 static int k_checkpoint_files(struct build *b, const struct cp__ynode *v, cp_err *err)
 {
-    (void)b;
-    if (is_none_word(v) || (v->kind == CP_Y_SEQ && v->n == 0))
+    struct cp__run_config *rc = b->rc;
+    free_list(rc->ckpt_files);
+    rc->ckpt_files = NULL;
+    rc->ckpt_files_none = false;
+    if (is_none_word(v) || (v->kind == CP_Y_SEQ && v->n == 0)) {
+        rc->ckpt_files_none = true;
         return 0;
+    }
     if (v->kind != CP_Y_SEQ)
         return cp__yerr(err, v, "checkpoint_files must be a list of checkpoint directories or "
                                 "none, got %s%.100s%s", v->kind == CP_Y_SCALAR ? "'" : "",
                         v->kind == CP_Y_SCALAR ? v->str : "a mapping",
                         v->kind == CP_Y_SCALAR ? "'" : "");
-    return not_yet(v, "checkpoint_files", "loading checkpoints is not built",
-                   "remove it or set it to none", err);
+    if (!(rc->ckpt_files = calloc(v->n + 1, sizeof *rc->ckpt_files)))
+        return oom(err);
+    for (size_t i = 0; i < v->n; i++) {
+        const char *s;
+        if (cp__ynode_str(v->kids[i], "checkpoint_files entry", &s, err) != 0)
+            return -1;
+        if (!*s)
+            return cp__yerr(err, v->kids[i], "checkpoint_files entry is empty");
+        bool join = s[0] != '/' && b->base_dir && *b->base_dir && strcmp(b->base_dir, ".") != 0;
+        rc->ckpt_files[i] = join ? cp__strdup_printf("%s/%s", b->base_dir, s) : strdup(s);
+        if (!rc->ckpt_files[i])
+            return oom(err);
+        struct stat st;
+        if (stat(rc->ckpt_files[i], &st) != 0)
+            return cp__yerr(err, v->kids[i], "checkpoint_files: %.200s: %s (give runinfo/NNN/"
+                                             "checkpoint directories of earlier runs)",
+                            s, strerror(errno));
+    }
+    return 0;
 }
 
 /* monitoring: none | false | true | {db, resource_interval, workflow_name,
@@ -270,14 +291,7 @@ static int k_monitoring(struct build *b, const struct cp__ynode *v, cp_err *err)
 
 static int k_app_cache(struct build *b, const struct cp__ynode *v, cp_err *err)
 {
-    (void)b;
-    bool on;
-    if (cp__ynode_bool(v, "app_cache", &on, err) != 0)
-        return -1;
-    if (on)
-        return not_yet(v, "app_cache: true", "memoization is not built",
-                       "set it to false or remove it", err);
-    return 0;
+    return cp__ynode_bool(v, "app_cache", &b->rc->app_cache, err);
 }
 
 static int k_executors(struct build *b, const struct cp__ynode *v, cp_err *err);
@@ -466,6 +480,10 @@ static struct cp__run_config *rc_new(cp_err *err)
     rc->strategy_period = 5;
     rc->max_idletime = 120;
     rc->mon_interval = 30;              /* Parsl's resource_monitoring_interval */
+    rc->ckpt_mode = -1;
+    rc->ckpt_load = -1;
+    rc->memo_in_run = true;
+    rc->app_cache = true;
     return rc;
 }
 
@@ -557,6 +575,17 @@ struct cp__run_config *cp__config_from_c(const cp_config *cfg, cp_err *err)
     rc->retry_handler = c.retry_handler;
     rc->retry_handler_arg = c.retry_handler_arg;
     rc->monitoring = c.monitoring_db != NULL;
+    if (c.checkpoint_mode && (rc->ckpt_mode = cp__ckpt_mode_parse(c.checkpoint_mode)) < 0) {
+        cp__errf(err, EINVAL, "config: checkpoint_mode '%s' is not one of none, task_exit, "
+                              "periodic, dfk_exit, manual", c.checkpoint_mode);
+        goto error;
+    }
+    if (c.checkpoint_period < 0 || isnan(c.checkpoint_period)) {
+        cp__errf(err, EINVAL, "config: checkpoint_period must be >= 0 seconds, got %g",
+                 c.checkpoint_period);
+        goto error;
+    }
+    rc->checkpoint_period = c.checkpoint_period;
     if ((c.run_dir && !(rc->run_dir = strdup(c.run_dir))) ||
         (c.log_level && !(rc->log_level = strdup(c.log_level))) ||
         (c.monitoring_db && *c.monitoring_db && !(rc->mon_db = strdup(c.monitoring_db))) ||
@@ -586,6 +615,14 @@ int cp__config_set_monitoring(struct cp__run_config *rc, const char *db, cp_err 
     free(rc->mon_db);
     rc->mon_db = dup;
     return 0;
+}
+
+void cp__config_set_workflow_checkpoints(struct cp__run_config *rc, bool resume)
+{
+    if (rc->ckpt_mode < 0)
+        rc->ckpt_mode = CP_CKPT_TASK_EXIT;
+    rc->ckpt_load = resume ? 1 : 0;
+    rc->memo_in_run = false;
 }
 
 int cp__config_set_max_workers(struct cp__run_config *rc, int n, cp_err *err)
@@ -662,6 +699,7 @@ void cp__run_config_free(struct cp__run_config *rc)
     free(rc->mon_db);
     free(rc->mon_workflow_name);
     free(rc->mon_workflow_version);
+    free_list(rc->ckpt_files);
     free(rc->labels);
     for (size_t i = 0; rc->used_defs && rc->used_defs[i]; i++)
         free(rc->used_defs[i]);

@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "engine/config_file.h"
+#include "engine/memo.h"
 #include "engine/monitor.h"
 #include "engine/observe.h"
 #include "engine/task.h"
@@ -172,6 +173,24 @@ static struct cp__dfk *dfk_create(const struct cp__run_config *rc, cp_err *err)
     const char *prog = g_argv0 ? strrchr(g_argv0, '/') : NULL;
     if (cp__monitor_open(rc, dfk->run_dir, prog ? prog + 1 : g_argv0, err) != 0)
         goto error;
+    if (rc->app_cache) {
+        enum cp__ckpt_mode mode = rc->ckpt_mode < 0 ? CP_CKPT_NONE
+                                                    : (enum cp__ckpt_mode)rc->ckpt_mode;
+        struct cp__memo_settings ms = {
+            .mode = mode,
+            .period = rc->checkpoint_period,
+            .run_dir = dfk->run_dir,
+            .root = dfk->cfg.run_dir,
+            .load_earlier = !rc->ckpt_files_none &&
+                            (rc->ckpt_load >= 0 ? rc->ckpt_load == 1 : mode != CP_CKPT_NONE),
+            .files = rc->ckpt_files_none ? NULL : (const char *const *)rc->ckpt_files,
+            .in_run = rc->memo_in_run,
+        };
+        if (!(dfk->memo = cp__memo_open(&ms, err)))
+            goto error;
+        CP_INFO("engine", "checkpoint mode %s%s", cp__ckpt_mode_name(mode),
+                ms.load_earlier || ms.files ? "; earlier results are reused" : "");
+    }
 
     struct cp__executor_hooks hooks = cp__dfk_hooks_template;
     hooks.eng = dfk;
@@ -211,6 +230,8 @@ error:
         dfk->execs[i]->ops->destroy(dfk->execs[i]);
         dfk->execs[i] = NULL;
     }
+    cp__memo_close(dfk->memo, NULL);
+    dfk->memo = NULL;
     cp__monitor_close(0, 0, NULL);
     if (dfk->run_dir)
         cp__log_close();
@@ -314,6 +335,10 @@ int cp_shutdown(void)
     }
     dfk->internal->ops->destroy(dfk->internal);
     dfk->internal = NULL;
+    cp_err ce = {0};
+    if (cp__memo_close(dfk->memo, &ce) != 0)
+        CP_ERROR("engine", "checkpoint: %s", ce.text);
+    dfk->memo = NULL;
     cp_err me = {0};
     if (cp__monitor_close(done, failed + dep, &me) != 0)
         CP_ERROR("engine", "monitoring database: %s", me.text);
@@ -321,6 +346,22 @@ int cp_shutdown(void)
     dfk_free(dfk);
     atomic_store(&cp__interrupted, false);     /* the next run starts clean */
     return failed || dep ? 1 : 0;
+}
+
+int cp_checkpoint(void)
+{
+    cp_err err = {0};
+    pthread_rwlock_rdlock(&g_lock);
+    struct cp__dfk *dfk = g_dfk;
+    int rc = 0;
+    if (!dfk)
+        rc = cp__errf(&err, EINVAL, "cp_checkpoint: nothing is loaded");
+    else if (!dfk->memo)
+        rc = cp__errf(&err, EINVAL, "cp_checkpoint: memoization is off (app_cache: false)");
+    else
+        rc = cp__memo_checkpoint(dfk->memo, &err);
+    pthread_rwlock_unlock(&g_lock);
+    return rc == 0 ? 0 : set_last(&err);
 }
 
 const char *cp_run_dir(void)

@@ -6,9 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/log.h"
 #include "common/util.h"
+#include "engine/memo.h"
 #include "engine/task.h"
 #include "executors/app_invoke.h"
 
@@ -29,6 +31,7 @@ struct cp_future *cp__task_alloc(int nargs, uint8_t kind)
     t->kind = kind;
     t->id = -1;
     t->tag = -1;
+    t->cmd_try = -1;
     t->job.nargs = nargs;
     t->job.args = t->args;
     atomic_init(&t->rc, 1);
@@ -82,6 +85,7 @@ void cp__task_decref(struct cp_future *t)
     cp__task_release_parents(t);
     free(t->dependents);
     opts_free(t->opts);
+    free(t->memo_key);
     free(t);
     atomic_fetch_sub_explicit(&cp__live_tasks, 1, memory_order_relaxed);
 }
@@ -307,7 +311,10 @@ static void on_done(void *eng, struct cp__job *job)
     }
     atomic_store(&t->state, CP_RUNNING_ENDED);
     cp__observe_emit(t, CP_RUNNING_ENDED);
-    cp__task_finalize(t, CP_EXEC_DONE);
+    if (t->memo_key && t->dfk && t->dfk->memo)
+        cp__memo_done(t->dfk->memo, t);     /* finalizes, maybe after a commit */
+    else
+        cp__task_finalize(t, CP_EXEC_DONE);
 }
 
 static void on_running(void *eng, struct cp__job *job)
@@ -331,6 +338,7 @@ static int render_shell(struct cp_future *t)
     cp__app_invoke(&cx);
     free((char *)t->job.cmd);
     t->job.cmd = cx.shell_cmd;
+    t->cmd_try = t->job.try_id;
     cx.shell_cmd = NULL;
     cp__value_clear(&cx.result);
     char *error = cx.error;
@@ -350,7 +358,7 @@ static void submit_try(struct cp_future *t)
         try_failed(t, strdup("interrupted: not launched (the run was interrupted)"));
         return;
     }
-    if (t->job.kind == CP_JOB_SHELL && render_shell(t) != 0)
+    if (t->job.kind == CP_JOB_SHELL && t->cmd_try != t->job.try_id && render_shell(t) != 0)
         return;
     /* DESIGN §9: parents of declared outputs exist before the task runs. */
     for (size_t i = 0; i < t->job.noutputs; i++) {
@@ -364,6 +372,56 @@ static void submit_try(struct cp_future *t)
     atomic_store(&t->state, CP_LAUNCHED);
     cp__observe_emit(t, CP_LAUNCHED);
     t->ex->ops->submit(t->ex, &t->job);
+}
+
+/* ------------------------------------------------------------ memoization */
+
+static bool outputs_exist(const struct cp_future *t, const char **missing)
+{
+    for (size_t i = 0; i < t->job.noutputs; i++) {
+        struct stat st;
+        if (stat(t->job.outputs[i], &st) != 0) {
+            *missing = t->job.outputs[i];
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A cacheable task whose result is known ends memo_done without running; true
+ * when t is taken care of (that, or its shell body failed to render and the try
+ * was failed). Otherwise t keeps its key for checkpointing its result. */
+static bool memo_hit(struct cp_future *t)
+{
+    struct cp__memo *m = t->dfk ? t->dfk->memo : NULL;
+    if (!m || !t->opts || !t->opts->cache || t->job.kind == CP_JOB_JOIN)
+        return false;
+    if (t->job.kind == CP_JOB_SHELL && render_shell(t) != 0)
+        return true;
+    unsigned char key[CP_CKPT_KEY_LEN];
+    if (!cp__memo_key(t, key))
+        return false;
+    struct cp_value v = {0};
+    int found = cp__memo_lookup(m, key, &v);
+    const char *missing = NULL;
+    if (found == 1 && !outputs_exist(t, &missing)) {
+        CP_INFO("memo", "task %ld (app '%s'): a result is checkpointed but output %s is "
+                        "missing, so it runs again", t->id, app_name(t), missing);
+        cp__value_clear(&v);
+        found = 0;
+    }
+    if (found == 1) {
+        cp__value_clear(&t->job.result);
+        t->job.result = v;
+        CP_DEBUG("memo", "task %ld (app '%s'): memo_done", t->id, app_name(t));
+        cp__task_finalize(t, CP_MEMO_DONE);
+        return true;
+    }
+    if (!t->memo_key)
+        t->memo_key = malloc(CP_CKPT_KEY_LEN);
+    if (t->memo_key)
+        memcpy(t->memo_key, key, CP_CKPT_KEY_LEN);
+    return false;
 }
 
 /* ------------------------------------------------------------ launch */
@@ -413,7 +471,8 @@ static void launch(struct cp_future *t)
             cp__value_copy(&t->args[i], &p->job.result);
     }
     cp__task_release_parents(t);
-    submit_try(t);
+    if (!memo_hit(t))
+        submit_try(t);
 }
 
 /* A join task's inner future finished: its value or error becomes the join's. */

@@ -40,6 +40,8 @@ struct cp__topts {
     int cores, memory_mb, disk_mb;
     double running_time;
     bool cache;
+    bool stdout_declared;       /* the paths were given, not the task_logs defaults */
+    bool stderr_declared;
 };
 
 struct cp__dfk;
@@ -60,6 +62,8 @@ struct cp_future {
     int retries;
     double fail_cost;
     double t_invoked, t_launched, t_running;    /* for the monitoring database only */
+    int cmd_try;                /* shell: the try job.cmd was rendered for, -1 none */
+    unsigned char *memo_key;    /* cacheable tasks being run: CP_CKPT_KEY_LEN bytes */
     int nparents;               /* entries in parents */
     struct cp_future **parents; /* held parents: parents[i] for argument i (or NULL),
                                  * then input DataFutures; NULL when none */
@@ -84,6 +88,7 @@ struct cp__dfk {
     struct cp__executor **execs;
     int nexecs;
     struct cp__executor *internal;  /* join-app bodies */
+    struct cp__memo *memo;      /* memoization and checkpoints, or NULL */
 };
 
 /* task.c: life of a task */

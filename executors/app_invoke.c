@@ -377,6 +377,50 @@ void cp__app_register(const cp_app_def *def)
     pthread_mutex_unlock(&reg_mu);
 }
 
+/* Versions declared with CP_APP_VERSION: the definitions are const, so the
+ * version lives beside them. Few apps declare one; a list is enough. */
+struct app_version {
+    const cp_app_def *def;
+    const char *version;        /* static (a string literal) */
+};
+static struct app_version *vers;
+static size_t nvers, capvers;
+
+void cp__app_set_version(const cp_app_def *def, const char *version)
+{
+    pthread_mutex_lock(&reg_mu);
+    size_t i = 0;
+    while (i < nvers && vers[i].def != def)
+        i++;
+    if (i == nvers && nvers == capvers) {
+        size_t cap = capvers ? capvers * 2 : 8;
+        struct app_version *n = realloc(vers, cap * sizeof *n);
+        if (n) {
+            vers = n;
+            capvers = cap;
+        }
+    }
+    if (i < capvers) {
+        vers[i] = (struct app_version){def, version};
+        if (i == nvers)
+            nvers++;
+    }
+    pthread_mutex_unlock(&reg_mu);
+}
+
+const char *cp__app_version(const cp_app_def *def)
+{
+    if (!def || def->version)
+        return def ? def->version : NULL;
+    const char *v = NULL;
+    pthread_mutex_lock(&reg_mu);
+    for (size_t i = 0; i < nvers && !v; i++)
+        if (vers[i].def == def)
+            v = vers[i].version;
+    pthread_mutex_unlock(&reg_mu);
+    return v;
+}
+
 const cp_app_def *cp_app_find(const char *name)
 {
     const cp_app_def *found = NULL;

@@ -57,5 +57,8 @@ bool cp__ctx_disown(struct cp__ctx *cx, cp_future *f);
 
 /* Name of a parameter type code ("long", "const char *", …). */
 const char *cp__ptype_name(int code);
+/* The version an app declares (its definition's, else CP_APP_VERSION's), or NULL.
+ * Static storage. */
+const char *cp__app_version(const cp_app_def *def);
 
 #endif

@@ -121,6 +121,11 @@ typedef struct cp_config {
                                  * database (Parsl's schema; "" means
                                  * <run_dir>/monitoring.db); default: none */
     const char *workflow_name;  /* the run's name there; default: argv[0]'s base name */
+    const char *checkpoint_mode;    /* "task_exit" | "periodic" | "dfk_exit" | "manual";
+                                 * default (NULL) "none". With a mode, results of
+                                 * .cache calls are checkpointed and earlier runs'
+                                 * checkpoints under run_dir are reused */
+    double checkpoint_period;   /* periodic: seconds between checkpoints (default 60) */
 } cp_config;
 
 /* Call first in main(). When the program was started as an app host by a worker
@@ -142,6 +147,11 @@ int cp_shutdown(void);
 
 /* The text of the last error of cp_load/cp_shutdown in this thread (borrowed). */
 const char *cp_last_error(void);
+
+/* Writes the results of finished cacheable calls not yet checkpointed, now (the
+ * "manual" checkpoint mode; any mode may call it). 0, or -1 with cp_last_error()
+ * when nothing is loaded or the checkpoint could not be written. */
+int cp_checkpoint(void);
 
 /* The run directory of the current run (runinfo/NNN), borrowed until cp_shutdown,
  * or NULL when not loaded. */
@@ -382,6 +392,7 @@ void cp__ret_value(struct cp__ctx *cx, cp_value *v);     /* taken */
 void cp__ret_future(struct cp__ctx *cx, cp_future *f);   /* join apps: taken */
 void cp__ret_shell(struct cp__ctx *cx, char *cmd);       /* shell apps: taken */
 void cp__app_register(const cp_app_def *def);            /* at program load */
+void cp__app_set_version(const cp_app_def *def, const char *version);
 
 #define CP__GETTER(t) _Generic((t *)0,                                  \
         long *: cp__get_long, int *: cp__get_int, double *: cp__get_double, \
@@ -457,6 +468,12 @@ void cp__app_register(const cp_app_def *def);            /* at program load */
  * cp_value_future, taken); the join task ends with that future's value or error. */
 #define CP_JOIN_APP(name, ...) \
     CP__DEFINE(CP_APP_JOIN, cp_future *, CP_PT_FUTURE, name, cp__ret_future __VA_OPT__(,) __VA_ARGS__)
+
+/* Declares an app's version, part of its cache key (file scope, after the app):
+ * CP_APP_VERSION(area, "2"). Change it when the app's code changes, so results
+ * that earlier runs checkpointed with the old code are not reused. */
+#define CP_APP_VERSION(name, ver) \
+    static CP__CTOR void name##__cp_ver(void) { cp__app_set_version(&name, ver); }
 
 /* Declares an app defined in another file, with its parameter count (for a header). */
 #define CP_APP_EXTERN(name, nparams) extern const cp_app_def name; \

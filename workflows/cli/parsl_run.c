@@ -35,6 +35,7 @@ struct args {
     size_t ndefs;
     int max_workers;
     bool check, quiet;
+    bool resume;                /* --resume */
     bool monitor;               /* --monitor */
     const char *monitor_db;     /* --monitor=DB, or NULL */
 };
@@ -53,6 +54,8 @@ static const char usage[] =
     "  --monitor, --monitor=DB\n"
     "                       record the run in the monitoring database (default\n"
     "                       runinfo/monitoring.db, or the config's monitoring: db)\n"
+    "  --resume             reuse the results that earlier runs under the same\n"
+    "                       run directory checkpointed (tasks end as memo_done)\n"
     "  -q, --quiet          print only failures and the summary\n"
     "  -h, --help           this help\n"
     "  -V, --version        the version\n"
@@ -76,7 +79,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         {"config", required_argument, NULL, 'C'}, {"define", required_argument, NULL, 'D'},
         {"run-dir", required_argument, NULL, 'r'}, {"max-workers", required_argument, NULL, 'j'},
         {"quiet", no_argument, NULL, 'q'},      {"help", no_argument, NULL, 'h'},
-        {"monitor", optional_argument, NULL, 'M'},
+        {"monitor", optional_argument, NULL, 'M'}, {"resume", no_argument, NULL, 'R'},
         {"version", no_argument, NULL, 'V'},    {NULL, 0, NULL, 0},
     };
     a->defs = calloc((size_t)argc + 1, sizeof *a->defs);
@@ -100,6 +103,7 @@ static int parse_args(int argc, char **argv, struct args *a)
             a->defs[a->ndefs++] = optarg;
             break;
         case 'r': a->run_dir = optarg; break;
+        case 'R': a->resume = true; break;
         case 'M':
             if (optarg && !*optarg)
                 return bad_usage("%s", "--monitor=DB needs a file path");
@@ -173,6 +177,7 @@ static struct cp__run_config *load_config(const struct args *a, const struct cp_
                       : cp__errf(err, ENOMEM, "out of memory");
         free(root);
     }
+    cp__config_set_workflow_checkpoints(rc, a->resume);
     if (status == 0 && a->max_workers > 0)
         status = cp__config_set_max_workers(rc, a->max_workers, err);
     if (status == 0 && a->monitor) {

@@ -24,6 +24,7 @@ struct progress {
     _Atomic uint8_t *st;        /* per instance: PG_* */
     atomic_long count[PG_NCAT];
     atomic_long retries;
+    atomic_long memo;           /* done from a checkpoint (memo_done) */
     double t0;
     pthread_mutex_t mu;         /* serialises writes to out */
     bool bar_shown;
@@ -139,6 +140,8 @@ void progress_event(void *arg, const struct cp__task_event *ev)
     }
     if (ev->state == CP_FAIL_RETRYABLE)
         atomic_fetch_add(&p->retries, 1);
+    if (ev->state == CP_MEMO_DONE)
+        atomic_fetch_add(&p->memo, 1);
     event_line(p, ev, &p->wf->insts[ev->tag]);
     /* Wake the main thread the moment the last task ends, not at its next tick. */
     if (cat >= PG_DONE && progress_final(p) >= atomic_load(&p->target)) {
@@ -236,8 +239,10 @@ void progress_summary(struct progress *p, const char *run_dir, bool interrupted)
     long rest = (long)p->wf->ninsts - done - failed - dep;
     pthread_mutex_lock(&p->mu);
     clear_bar(p);
-    fprintf(p->out, "%s: %zu tasks: %ld done, %ld failed, %ld dep_fail", p->wf->name,
-            p->wf->ninsts, done, failed, dep);
+    fprintf(p->out, "%s: %zu tasks: %ld done", p->wf->name, p->wf->ninsts, done);
+    if (atomic_load(&p->memo))
+        fprintf(p->out, " (%ld from checkpoints)", atomic_load(&p->memo));
+    fprintf(p->out, ", %ld failed, %ld dep_fail", failed, dep);
     if (rest > 0)
         fprintf(p->out, ", %ld not run", rest);
     if (atomic_load(&p->retries))
