@@ -202,7 +202,7 @@ static struct cp__dfk *dfk_create(const struct cp__run_config *rc, cp_err *err)
     struct cp__exec_run run = {
         .run_dir = dfk->run_dir, .strategy = (enum cp__strategy)rc->strategy,
         .strategy_period = rc->strategy_period, .max_idletime = rc->max_idletime,
-        .mon = cp__monitor_db(),
+        .mon = cp__monitor_db(), .mon_interval = rc->mon_interval,
     };
     for (size_t i = 0; i < rc->nexecs; i++) {
         const struct cp__rc_exec *e = &rc->execs[i];

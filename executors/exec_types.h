@@ -30,6 +30,8 @@ struct cp__exec_run {
     double max_idletime;        /* seconds idle before blocks are scaled in */
     struct cp__mon *mon;        /* the monitoring database (block and node rows), or
                                  * NULL; borrowed, outlives the executor */
+    double mon_interval;        /* with mon: seconds between resource samples of
+                                 * running tries (0: at start and end only) */
 };
 
 struct cp__exec_type {

@@ -260,7 +260,7 @@ static int add_arg(char **cmd, const char *flag, const char *value)
 }
 
 static char *build_worker_cmd(const struct htex_settings *s, const char *address, int port,
-                              const char *secret_path)
+                              const char *secret_path, double resource_interval)
 {
     char *prog = worker_program(), *cmd = prog ? cp__shell_quote(prog) : NULL;
     free(prog);
@@ -311,6 +311,10 @@ static char *build_worker_cmd(const struct htex_settings *s, const char *address
     }
     if (!rc && s->encrypted)
         rc = add_arg(&cmd, "--encrypted", NULL);
+    if (!rc && resource_interval >= 0) {
+        snprintf(num, sizeof num, "%.17g", resource_interval);
+        rc = add_arg(&cmd, "--resource-interval", num);
+    }
     if (!rc && s->app_library)
         rc = add_arg(&cmd, "--app-library", s->app_library);
     if (rc) {
@@ -684,7 +688,7 @@ static struct cp__executor *htex_create(const char *label, const void *settings,
         .address = s->address, .port = s->worker_port, .port_min = s->port_min,
         .port_max = s->port_max, .encrypted = s->encrypted,
         .heartbeat_period = s->heartbeat_period, .heartbeat_threshold = s->heartbeat_threshold,
-        .label = label, .mon = run->mon,
+        .label = label, .mon = run->mon, .mon_interval = run->mon_interval,
     };
     char *secret_path = NULL;
     if (!(h->base.label = strdup(label)) || !(h->dir = cp__strdup_printf("%s/%s", run_dir, label)) ||
@@ -702,7 +706,8 @@ static struct cp__executor *htex_create(const char *label, const void *settings,
         !(h->prov = cp__provider_create(&s->provider, run_dir, err)))
         goto error;
     if (!(h->worker_cmd = build_worker_cmd(s, s->address ? s->address : "127.0.0.1",
-                                           cp__interchange_port(h->ic), secret_path))) {
+                                           cp__interchange_port(h->ic), secret_path,
+                                           run->mon ? run->mon_interval : -1))) {
         cp__errf(err, ENOMEM, "out of memory");
         goto error;
     }

@@ -549,6 +549,7 @@ struct cp__interchange *cp__interchange_start(const struct cp__ic_settings *s,
     ic->encrypted = s->encrypted;
     ic->max_handshakes = s->max_handshakes > 0 ? s->max_handshakes : IC_MAX_HANDSHAKES;
     ic->mon = s->mon;
+    ic->mon_interval = s->mon_interval;
     ic->hb_period = s->heartbeat_period > 0 ? s->heartbeat_period : 30.0;
     ic->hb_threshold = s->heartbeat_threshold > 0 ? s->heartbeat_threshold : 2 * ic->hb_period;
     ic->hooks = *hooks;

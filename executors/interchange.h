@@ -38,8 +38,9 @@ struct cp__ic_settings {
     double heartbeat_threshold; /* seconds of silence before a pool is lost; <= 0:
                                  * 2 × heartbeat_period */
     const char *label;          /* for log lines; NULL: "htex" */
-    struct cp__mon *mon;        /* the monitoring database (node rows), or NULL;
-                                 * borrowed, outlives the interchange */
+    struct cp__mon *mon;        /* the monitoring database (node rows, resource
+                                 * samples), or NULL; borrowed, outlives it */
+    double mon_interval;        /* the pools' resource_interval, for those rows */
     int max_handshakes;         /* connections allowed at once before they have
                                  * authenticated; more are closed at accept; <= 0:
                                  * IC_MAX_HANDSHAKES (1024) */

@@ -630,6 +630,28 @@ static void on_register(struct ic_conn *c, const struct cp__wire_register *r)
     cp__ic_want(c);
 }
 
+/* Samples of the pool's tries go straight to the database; nothing else uses
+ * them. A pool that samples without monitoring (started by hand) is ignored. */
+static void on_resources(struct ic_conn *c, const struct cp__wire_resources *b)
+{
+    struct cp__interchange *ic = c->ic;
+    if (!ic->mon)
+        return;
+    for (size_t i = 0; i < b->n; i++) {
+        const struct cp__wire_sample *x = &b->samples[i];
+        struct cp__mon_resource r = {
+            .task_id = (long)x->task_id, .try_id = (int)x->try_id, .time = x->time,
+            .interval = ic->mon_interval, .pid = (int)x->pid,
+            .children_count = (int)x->children, .time_user = x->user,
+            .time_system = x->system, .memory_virtual = x->vms, .memory_resident = x->rss,
+            .disk_read = x->read_bytes, .disk_write = x->write_bytes,
+            .memory_percent = c->memory_gb > 0 ? 100.0 * x->rss / (c->memory_gb * 1e9) : 0,
+            .status = "running",
+        };
+        cp__mon_resource(ic->mon, &r);
+    }
+}
+
 static void on_results(struct ic_conn *c, const struct cp__wire_results *rs)
 {
     struct cp__interchange *ic = c->ic;
@@ -683,6 +705,9 @@ static void on_message(struct ic_conn *c, struct cp__wire_msg *m)
         break;
     case CP_WIRE_RESULTS:
         on_results(c, &m->u.results);
+        break;
+    case CP_WIRE_RESOURCES:
+        on_resources(c, &m->u.resources);
         break;
     case CP_WIRE_HEARTBEAT:
         break;   /* last_recv is enough */

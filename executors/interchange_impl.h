@@ -92,6 +92,7 @@ struct cp__interchange {
      * descriptors and buffers, each for at most heartbeat_threshold. */
     int nhandshakes, max_handshakes;
     struct cp__mon *mon;                /* borrowed; NULL: no monitoring */
+    double mon_interval;                /* the pools' resource_interval */
     double shed_logged;                 /* CLOCK_MONOTONIC of the last such warning */
     atomic_uint_fast64_t frames_sent, frames_received, tasks_sent, results_received,
         results_unknown, connections, connections_refused, pools_lost;

@@ -94,7 +94,7 @@ static void flush_out(struct pool *p)
         p->out_off = p->out.len = 0;
 }
 
-static void send_msg(struct pool *p, const struct cp__wire_msg *m)
+void cp__pool_send(struct pool *p, const struct cp__wire_msg *m)
 {
     cp_err err = {0};
     if (cp__wire_conn_send(p->conn, m, &p->out, &err) != 0)
@@ -107,7 +107,7 @@ static void send_heartbeat(struct pool *p)
     int64_t free_slots = p->held || p->draining ? 0 : p->max_capacity - running - queued;
     struct cp__wire_msg m = {.type = CP_WIRE_HEARTBEAT,
                              .u.heartbeat = {free_slots < 0 ? 0 : free_slots, running, queued}};
-    send_msg(p, &m);
+    cp__pool_send(p, &m);
     p->next_hb = cp__mono() + p->hb_period;
 }
 
@@ -322,7 +322,7 @@ static void send_register(struct pool *p)
         .pid = p->self_pid, .cores = p->facts.cores, .memory_gb = mem,
         .accelerators = acc, .naccelerators = nacc, .worker_count = p->nworkers,
         .max_capacity = p->max_capacity, .software = SOFTWARE}};
-    send_msg(p, &m);
+    cp__pool_send(p, &m);
     free(acc);
 }
 
@@ -436,10 +436,11 @@ static double timers(struct pool *p)
     if (now >= p->next_hb)
         send_heartbeat(p);
     next = min_pos(next, p->next_hb);
+    next = min_pos(next, cp__pool_res_timer(p, now));
     if (p->drain_at > 0 && !p->draining) {
         if (now >= p->drain_at) {
             CP_INFO(SUBSYS, "drain_period of %g s reached: DRAIN", p->o->drain_period);
-            send_msg(p, &(struct cp__wire_msg){.type = CP_WIRE_DRAIN});
+            cp__pool_send(p, &(struct cp__wire_msg){.type = CP_WIRE_DRAIN});
             p->draining = true;
         } else {
             next = min_pos(next, p->drain_at);
@@ -491,6 +492,7 @@ static void loop(struct pool *p)
     while (p->state != ST_STOPPING) {
         double next = timers(p);
         cp__pool_dispatch(p);
+        cp__pool_res_flush(p);
         flush_batch(p);
         flush_out(p);
         if (p->state == ST_STOPPING)
@@ -558,7 +560,7 @@ int cp__pool_run(struct cp__pool_opts *o)
         goto done;
     }
     p->handshake_deadline = cp__mono() + HANDSHAKE_TIMEOUT;
-    send_msg(p, &(struct cp__wire_msg){.type = CP_WIRE_CLIENT_HELLO});
+    cp__pool_send(p, &(struct cp__wire_msg){.type = CP_WIRE_CLIENT_HELLO});
     loop(p);
     flush_batch(p);
     flush_out(p);
@@ -569,6 +571,7 @@ done:
     for (struct qtask *t; (t = cp__pool_q_pop(p));)
         free(t);
     free(p->workers);
+    free(p->res);
     if (p->sock >= 0)
         close(p->sock);
     cp__wire_conn_destroy(p->conn);

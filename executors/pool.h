@@ -56,6 +56,8 @@ struct cp__pool_opts {
     const char *app_library;        /* NULL: none (apps linked in, or the task's library) */
     const char *logdir;             /* NULL: no log file */
     double connect_timeout;         /* seconds per address; <= 0: 10 */
+    double resource_interval;       /* seconds between resource samples of running
+                                     * tries (0: only at start and end); < 0: none */
 };
 
 /* Runs the pool until it is told to stop or loses its interchange; returns the

@@ -61,6 +61,7 @@ struct worker {
     double respawn_at;              /* CLOCK_MONOTONIC; 0: not waiting to respawn */
     unsigned char *in;              /* a partial message from it */
     size_t inlen, incap;
+    struct cp__wire_sample res_base;    /* its counters when cur began (CPU, I/O) */
 };
 
 enum { ST_HANDSHAKE, ST_READY, ST_STOPPING };
@@ -85,10 +86,15 @@ struct pool {
     double hb_period, hb_threshold, last_rx, next_hb, handshake_deadline, drain_at;
     int exit_code;
     int sigpipe[2];
+    struct cp__wire_sample *res;    /* resource samples for the next RESOURCES frame */
+    size_t nres, capres;
+    double res_next;                /* CLOCK_MONOTONIC of the next periodic sample */
 };
 
 /* pool.c: stops the pool with a failure, printing text on stderr and the log. */
 void cp__pool_fail(struct pool *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* pool.c: sends one message to the interchange (a failure stops the pool). */
+void cp__pool_send(struct pool *p, const struct cp__wire_msg *m);
 /* pool.c: results for the next RESULTS frame: a worker's record as it sent it,
  * or one the pool makes (worker lost, walltime, refused, interrupted). */
 void cp__pool_add_record(struct pool *p, const void *rec, size_t len);
@@ -108,6 +114,12 @@ void cp__pool_reap(struct pool *p);            /* waitpid the ended, replace the
 void cp__pool_dispatch(struct pool *p);        /* queue heads to workers with room */
 void cp__pool_stop_workers(struct pool *p);    /* TERM, KILL after STOP_GRACE, reap */
 void cp__pool_interrupt(struct pool *p, const char *reason);   /* INTERRUPT */
+
+/* pool_resources.c: samples of running tries (only with --resource-interval) */
+void cp__pool_res_begin(struct pool *p, struct worker *w);   /* w->cur just started */
+void cp__pool_res_end(struct pool *p, struct worker *w);     /* w->cur's result came */
+double cp__pool_res_timer(struct pool *p, double now);       /* next due time, 0: none */
+void cp__pool_res_flush(struct pool *p);                     /* a RESOURCES frame */
 
 /* pool_start.c */
 extern volatile sig_atomic_t cp__pool_stop_signal;   /* the signal that asked us to stop */

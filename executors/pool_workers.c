@@ -147,6 +147,7 @@ static void worker_result(struct pool *p, struct worker *w, const unsigned char 
     } else {
         cp__pool_add_record(p, body + 2, len - 2);
     }
+    cp__pool_res_end(p, w);
     /* Results come in the order the worker got its tasks: the next one starts now. */
     double now = cp__now(), took = now - w->t_dispatch;
     w->ewma = w->ewma < 0 ? took : w->ewma + (took - w->ewma) / 8;
@@ -161,6 +162,8 @@ static void worker_result(struct pool *p, struct worker *w, const unsigned char 
     w->shell_pgid = 0;
     free(w->host);
     w->host = NULL;
+    if (next)
+        cp__pool_res_begin(p, w);
 }
 
 /* Handles the whole messages at the start of w->in and keeps the rest. */
@@ -393,6 +396,7 @@ void cp__pool_dispatch(struct pool *p)
             }
             if (w->nsent == nb) {           /* it was idle: the first one starts now */
                 w->t_dispatch = now;
+                cp__pool_res_begin(p, w);
                 double wall = w->cur->walltime;
                 if (wall > 0 && w->cur->kind == CP_WIRE_TASK_SHELL)
                     wall += 2.0 + SHELL_BACKSTOP;

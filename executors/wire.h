@@ -38,8 +38,8 @@
 /* ------------------------------------------------------------------ constants */
 
 #define CP_WIRE_MAGIC        0x43505752u   /* "CPWR", network order on the wire */
-#define CP_WIRE_VERSION      2             /* this side's protocol version (2: INTERRUPT,
-                                             * hosted tasks) */
+#define CP_WIRE_VERSION      3             /* this side's protocol version (2: INTERRUPT,
+                                             * hosted tasks; 3: RESOURCES) */
 #define CP_WIRE_HEADER_LEN   12            /* magic u32 | version u8 | type u8 | flags u16 | length u32 */
 #define CP_WIRE_FLAG_SEALED  0x0001u       /* the body is crypto_secretbox-sealed */
 #define CP_WIRE_FLAGS_KNOWN  CP_WIRE_FLAG_SEALED
@@ -60,6 +60,7 @@
 #define CP_WIRE_CAP_CONTROL   1024u         /* WELCOME, REFUSE, SHUTDOWN, HOLD */
 #define CP_WIRE_CAP_HEARTBEAT 256u          /* HEARTBEAT, DRAIN */
 #define CP_WIRE_CAP_BATCH     (64u << 20)   /* TASKS, RESULTS */
+#define CP_WIRE_CAP_RESOURCES (4u << 20)    /* RESOURCES */
 
 /* Message types; the byte in the header. Codes stay below 32 (reader masks). The
  * codes and body layouts of CLIENT_HELLO and REFUSE never change in any version,
@@ -77,6 +78,7 @@ enum cp__wire_type {
     CP_WIRE_SHUTDOWN = 20,      /* interchange → pool: exit (now, or drained) */
     CP_WIRE_HOLD = 21,          /* interchange → pool: no work will come (scale-in), or released */
     CP_WIRE_INTERRUPT = 22,     /* interchange → pool: fail every try you hold, ending what runs */
+    CP_WIRE_RESOURCES = 23,     /* pool → interchange: resource samples of its tries */
 };
 
 /* Which side a connection object plays; also the sender bits of the type table. */
@@ -321,6 +323,25 @@ struct cp__wire_interrupt {
     const char *reason;         /* 1..900 bytes: what the tries' errors will say */
 };
 
+/* One sample of a try: its worker process and every process below it. Times and
+ * byte counts are the try's own (what the worker had used before it started is
+ * taken off). */
+struct cp__wire_sample {
+    int64_t task_id;            /* >= 0 */
+    int64_t try_id;             /* 0..INT32_MAX */
+    double time;                /* epoch seconds, finite */
+    int64_t pid;                /* the worker's pid, >= 0 */
+    int64_t children;           /* processes below it, >= 0 */
+    double user, system;        /* CPU seconds, >= 0 */
+    double rss, vms;            /* bytes, >= 0 */
+    double read_bytes, write_bytes;     /* storage bytes, >= 0 */
+};
+
+struct cp__wire_resources {
+    struct cp__wire_sample *samples;    /* n (sending: borrowed; decoded: owned) */
+    size_t n;
+};
+
 struct cp__wire_msg {
     uint8_t type;               /* cp__wire_type; 0 for none */
     union {
@@ -335,6 +356,7 @@ struct cp__wire_msg {
         struct cp__wire_shutdown shutdown;
         struct cp__wire_hold hold;
         struct cp__wire_interrupt interrupt;
+        struct cp__wire_resources resources;
     } u;                        /* DRAIN has no fields */
     /* Private: what a decoded message owns. Zero in messages built to send. */
     struct cp_value root_;

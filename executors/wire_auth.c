@@ -326,7 +326,7 @@ static void apply_policy(struct cp__wire_conn *c)
         /* The reader's direction check sorts out which of these the peer may send. */
         [ST_READY] = BIT(CP_WIRE_TASKS) | BIT(CP_WIRE_RESULTS) | BIT(CP_WIRE_HEARTBEAT) |
                      BIT(CP_WIRE_DRAIN) | BIT(CP_WIRE_SHUTDOWN) | BIT(CP_WIRE_HOLD) |
-                     BIT(CP_WIRE_INTERRUPT),
+                     BIT(CP_WIRE_INTERRUPT) | BIT(CP_WIRE_RESOURCES),
     };
     struct cp__wire_reader *r = &c->rd;
     bool dead = c->state == ST_FAILED || c->state == ST_CLOSED;

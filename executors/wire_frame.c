@@ -29,6 +29,7 @@ static const struct cp__wire_type_info types[] = {
     {CP_WIRE_SHUTDOWN, "SHUTDOWN", CP_WIRE_CAP_CONTROL, I, false},
     {CP_WIRE_HOLD, "HOLD", CP_WIRE_CAP_CONTROL, I, false},
     {CP_WIRE_INTERRUPT, "INTERRUPT", CP_WIRE_CAP_CONTROL, I, false},
+    {CP_WIRE_RESOURCES, "RESOURCES", CP_WIRE_CAP_RESOURCES, P, false},
 };
 #undef P
 #undef I

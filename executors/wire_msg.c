@@ -867,6 +867,89 @@ static bool equal_results(const struct cp__wire_msg *a, const struct cp__wire_ms
     return true;
 }
 
+/* ------------------------------------------------------------------ RESOURCES */
+
+#define SAMPLE_ITEMS 11u
+
+static int check_resources(const struct cp__wire_msg *m, struct ctx *c)
+{
+    const struct cp__wire_resources *b = &m->u.resources;
+    if (b->n && !b->samples)
+        return bad(c, 0, "samples", "%zu samples but no array", b->n);
+    for (size_t i = 0; i < b->n; i++) {
+        const struct cp__wire_sample *x = &b->samples[i];
+        struct ctx sc = {.err = c->err};
+        snprintf(sc.what, sizeof sc.what, "RESOURCES sample %zu", i);
+        if (chk_int(&sc, 0, "task_id", x->task_id, 0, INT64_MAX) ||
+            chk_int(&sc, 1, "try_id", x->try_id, 0, INT32_MAX) ||
+            chk_num(&sc, 2, "time", x->time, -INFINITY, false) ||
+            chk_int(&sc, 3, "pid", x->pid, 0, INT64_MAX) ||
+            chk_int(&sc, 4, "children", x->children, 0, INT64_MAX) ||
+            chk_num(&sc, 5, "user", x->user, 0, false) ||
+            chk_num(&sc, 6, "system", x->system, 0, false) ||
+            chk_num(&sc, 7, "rss", x->rss, 0, false) || chk_num(&sc, 8, "vms", x->vms, 0, false) ||
+            chk_num(&sc, 9, "read_bytes", x->read_bytes, 0, false) ||
+            chk_num(&sc, 10, "write_bytes", x->write_bytes, 0, false))
+            return -1;
+    }
+    return 0;
+}
+
+static int build_resources(const struct cp__wire_msg *m, struct cp_value *l, cp_err *e)
+{
+    struct cp_value *list, *one;
+    if (put_list(l, m->u.resources.n, &list, e) < 0)
+        return -1;
+    for (size_t i = 0; i < m->u.resources.n; i++) {
+        const struct cp__wire_sample *x = &m->u.resources.samples[i];
+        if (put_list(list, SAMPLE_ITEMS, &one, e) < 0 || put_int(one, x->task_id, e) ||
+            put_int(one, x->try_id, e) || put_num(one, x->time, e) || put_int(one, x->pid, e) ||
+            put_int(one, x->children, e) || put_num(one, x->user, e) ||
+            put_num(one, x->system, e) || put_num(one, x->rss, e) || put_num(one, x->vms, e) ||
+            put_num(one, x->read_bytes, e) || put_num(one, x->write_bytes, e))
+            return -1;
+    }
+    return 0;
+}
+
+static int parse_resources(const struct rd *r, struct cp__wire_msg *m)
+{
+    const struct cp_value *items = NULL;
+    size_t n = 0;
+    if (batch_list(r, "samples", "sample", SAMPLE_ITEMS, &items, &n) < 0)
+        return -1;
+    struct cp__wire_sample *v = n ? calloc(n, sizeof *v) : NULL;
+    if (n && !v)
+        return cp__errf(r->c.err, ENOMEM, "out of memory decoding %zu samples", n);
+    m->mem_ = v;
+    m->u.resources.samples = v;
+    m->u.resources.n = n;
+    for (size_t i = 0; i < n; i++) {
+        struct rd s;
+        struct cp__wire_sample *x = &v[i];
+        if (rd_record(&s, &items[i], "sample", i, "RESOURCES", SAMPLE_ITEMS, r->c.err) < 0 ||
+            rd_int(&s, 0, "task_id", &x->task_id) || rd_int(&s, 1, "try_id", &x->try_id) ||
+            rd_num(&s, 2, "time", &x->time) || rd_int(&s, 3, "pid", &x->pid) ||
+            rd_int(&s, 4, "children", &x->children) || rd_num(&s, 5, "user", &x->user) ||
+            rd_num(&s, 6, "system", &x->system) || rd_num(&s, 7, "rss", &x->rss) ||
+            rd_num(&s, 8, "vms", &x->vms) || rd_num(&s, 9, "read_bytes", &x->read_bytes) ||
+            rd_num(&s, 10, "write_bytes", &x->write_bytes))
+            return -1;
+    }
+    return 0;
+}
+
+static bool equal_resources(const struct cp__wire_msg *a, const struct cp__wire_msg *b)
+{
+    if (a->u.resources.n != b->u.resources.n)
+        return false;
+    for (size_t i = 0; i < a->u.resources.n; i++)
+        if (memcmp(&a->u.resources.samples[i], &b->u.resources.samples[i],
+                   sizeof(struct cp__wire_sample)) != 0)
+            return false;
+    return true;
+}
+
 /* ------------------------------------------------------------------ the table */
 
 struct msg_ops {
@@ -893,6 +976,7 @@ static const struct msg_ops ops[] = {
     OPS(SHUTDOWN, 2, check_shutdown, shutdown),
     OPS(HOLD, 1, check_none, hold),
     OPS(INTERRUPT, 1, check_interrupt, interrupt),
+    OPS(RESOURCES, 1, check_resources, resources),
 };
 #undef OPS
 

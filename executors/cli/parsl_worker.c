@@ -34,6 +34,8 @@ static const char usage[] =
 "                              GPUs each; write one numeric name as \"4;\")\n"
 "  --prefetch-capacity N       tasks queued beyond the workers (default 0)\n"
 "  --drain-period S            after S seconds take no new work, finish, exit\n"
+"  --resource-interval S       sample each running task's CPU, memory and I/O every\n"
+"                              S seconds and at its start and end (0: start and end)\n"
 "  --encrypted                 ask for sealed frames\n"
 "  --app-library LIB.so        shared library holding the native apps\n"
 "  --logdir DIR                write DIR/pool-ID.log (level: CPARSL_LOG_LEVEL)\n"
@@ -130,7 +132,7 @@ static int read_secret(const char *file, unsigned char secret[CP_WIRE_SECRET_LEN
 }
 
 enum { O_ADDR = 256, O_PORT, O_SECRET, O_BLOCK, O_POOL, O_CPW, O_MPW, O_MAXW, O_AFF, O_ACC,
-       O_PREFETCH, O_DRAIN, O_ENC, O_LIB, O_LOGDIR, O_HELP };
+       O_PREFETCH, O_DRAIN, O_ENC, O_LIB, O_LOGDIR, O_RES, O_HELP };
 
 static const struct option longopts[] = {
     {"addresses", required_argument, 0, O_ADDR}, {"port", required_argument, 0, O_PORT},
@@ -143,6 +145,7 @@ static const struct option longopts[] = {
     {"prefetch-capacity", required_argument, 0, O_PREFETCH},
     {"drain-period", required_argument, 0, O_DRAIN}, {"encrypted", no_argument, 0, O_ENC},
     {"app-library", required_argument, 0, O_LIB}, {"logdir", required_argument, 0, O_LOGDIR},
+    {"resource-interval", required_argument, 0, O_RES},
     {"help", no_argument, 0, O_HELP}, {0, 0, 0, 0},
 };
 
@@ -191,6 +194,7 @@ static int option(int c, char *arg, struct cp__pool_opts *o, const char ***addrs
     case O_ENC: o->encrypted = true; return 0;
     case O_LIB: o->app_library = arg; return 0;
     case O_LOGDIR: o->logdir = arg; return 0;
+    case O_RES: return num("--resource-interval", arg, 0, &o->resource_interval);
     case O_HELP: fputs(usage, stdout); return -1;
     default: return bad("%s%s", "unknown option", "");
     }
@@ -198,7 +202,7 @@ static int option(int c, char *arg, struct cp__pool_opts *o, const char ***addrs
 
 int main(int argc, char **argv)
 {
-    struct cp__pool_opts o = {.block_id = ""};
+    struct cp__pool_opts o = {.block_id = "", .resource_interval = -1};
     const char **addrs = NULL, **accs = NULL, *secret_file = NULL;
     int c, rc = 0;
     opterr = 0;

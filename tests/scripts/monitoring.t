@@ -106,6 +106,51 @@ is "the pool registered (active) and left (inactive), with its workers" \
     "$(q "select group_concat(active || ':' || worker_count || ':' || block_id, ',') from (select * from node order by timestamp)")" \
     "1:2:0,0:2:0"
 is "PRAGMA integrity_check" "$(q "pragma integrity_check")" ok
+is "every try on the pools has a start and an end resource sample (resource_interval 30)" \
+    "$(q "select count(*) from (select task_id, try_id, count(*) c from resource group by task_id, try_id having c >= 2)")" 4
+
+# 2b. resource samples of a try that works: CPU in a child process, memory, writes
+cat > res.yaml <<'EOF'
+monitoring:
+  db: res.db
+  resource_interval: 0.2
+executors:
+  - label: htex
+    type: high_throughput
+    max_workers_per_node: 1
+    heartbeat_period: 0.5
+    provider:
+      type: local
+EOF
+cat > burn.yaml <<'EOF'
+name: burn
+apps:
+  burn:
+    shell: "awk 'BEGIN { s = 0; for (i = 0; i < 6e7; i++) s += i; print s }'; dd if=/dev/zero of=burn.out bs=64k count=32 conv=fsync 2>/dev/null"
+tasks:
+  burn:
+    app: burn
+EOF
+timeout -k 5 "$(secs 90)" "$RUN" -q --config res.yaml burn.yaml >/dev/null 2>"$tmp/err"
+is "the burning task succeeds" "$?" 0
+db=$tmp/res.db
+echo "# $(q "select count(*) || ' samples, user ' || max(psutil_process_time_user) || ' s, children ' || max(psutil_process_children_count) || ', rss ' || max(psutil_process_memory_resident) || ', written ' || max(psutil_process_disk_write) from resource")"
+check "it was sampled at its start, its end and at least twice between (0.2 s apart)" \
+    [ "$(q "select count(*) from resource where task_id = 0")" -ge 4 ]
+is "the start sample counts no CPU yet" \
+    "$(q "select psutil_process_time_user + psutil_process_time_system from resource order by timestamp limit 1")" 0.0
+is "CPU time never goes down from one sample to the next" \
+    "$(q "select count(*) from resource a join resource b on b.timestamp > a.timestamp where b.psutil_process_time_user < a.psutil_process_time_user")" 0
+check "a sample while it ran saw the command below the worker (children >= 1)" \
+    [ "$(q "select max(psutil_process_children_count) from resource")" != 0.0 ]
+check "the end sample counts the child's CPU (over 0.1 s of user time)" \
+    [ "$(q "select psutil_process_time_user > 0.1 from resource order by timestamp desc limit 1")" = 1 ]
+check "... and the 2 MiB it wrote" \
+    [ "$(q "select psutil_process_disk_write >= 2097152 from resource order by timestamp desc limit 1")" = 1 ]
+check "resident memory and its share of the node are recorded" \
+    [ "$(q "select min(psutil_process_memory_resident > 0 and psutil_process_memory_percent > 0) from resource")" = 1 ]
+is "the samples carry the interval and the worker's pid" \
+    "$(q "select count(distinct resource_monitoring_interval) || ':' || count(distinct psutil_process_pid) || ':' || min(psutil_process_pid > 0) from resource")" "1:1:1"
 
 # 3. a second run into the first file: two workflow rows, rows kept apart
 timeout -k 5 "$(secs 60)" "$RUN" -q --monitor failure.yaml >/dev/null 2>"$tmp/err"

@@ -833,14 +833,14 @@ static void test_bad_clients(void)
 
     /* Another protocol version. */
     struct cp__wire_msg hello = {.type = CP_WIRE_CLIENT_HELLO};
-    hello.u.client_hello.version = 3;
+    hello.u.client_hello.version = CP_WIRE_VERSION + 1;
     struct cp__wire_buf b = {0};
-    frame(&b, 3, CP_WIRE_CLIENT_HELLO, &hello);
+    frame(&b, CP_WIRE_VERSION + 1, CP_WIRE_CLIENT_HELLO, &hello);
     fd = tcp_connect(port);
     write_all(fd, b.data, b.len);
     code = raw_refuse(fd, reason, sizeof reason);
     ok(code == CP_WIRE_WHY_VERSION &&
-       strstr(reason, "pool speaks wire protocol 3, interchange speaks 2"),
+       strstr(reason, "pool speaks wire protocol 4, interchange speaks 3"),
        "wrong version: REFUSE %d: %s", code, reason);
     ok(raw_closed(fd), "wrong version: closed");
     close(fd);

@@ -184,7 +184,7 @@ static void roundtrip(const struct cp__wire_msg *m, const char *name)
 /* A small REGISTER (proof 00..1f) and a one-task TASKS body; the same bytes are
  * printed in docs/wire.md ("Golden bytes") and compared there too. */
 static const unsigned char GOLDEN_HEADER[] = {
-    0x43, 0x50, 0x57, 0x52, 0x02, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2a};
+    0x43, 0x50, 0x57, 0x52, 0x03, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2a};
 static const unsigned char GOLDEN_REGISTER[] = {
     0x9c, 0xc4, 0x20, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
     0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x11, 0x12, 0x13, 0x14,
@@ -431,6 +431,14 @@ static void test_roundtrips(void)
     m = (struct cp__wire_msg){.type = CP_WIRE_INTERRUPT};
     m.u.interrupt.reason = "interrupted by SIGINT";
     roundtrip(&m, "INTERRUPT");
+    struct cp__wire_sample smp[2] = {
+        {.task_id = 7, .try_id = 1, .time = 1.7e9, .pid = 4242, .children = 3, .user = 1.5,
+         .system = 0.25, .rss = 1048576, .vms = 8e6, .read_bytes = 4096, .write_bytes = 2e7},
+        {.task_id = 8},
+    };
+    m = (struct cp__wire_msg){.type = CP_WIRE_RESOURCES};
+    m.u.resources = (struct cp__wire_resources){smp, 2};
+    roundtrip(&m, "RESOURCES (a busy sample, a zero one)");
 
     for (int i = 0; i < 7; i++)
         cp__value_clear(&args[i]);
@@ -545,6 +553,8 @@ static void e_short_clean(struct cp_value *r)
     e_short(r);
 }
 
+static void e_sample_negative(struct cp_value *r) { cp__value_double(at(at(at(r, 0), 0), 5), -1); }
+
 static void test_shapes(void)
 {
     struct cp__wire_msg reg = sample_register();
@@ -585,6 +595,12 @@ static void test_shapes(void)
     res.u.results = (struct cp__wire_results){&r, 1};
     refuse_edit(&res, e_result_value, "item 3 (value): a failed try has no value",
                 "a failed result that carries a value");
+
+    struct cp__wire_sample smp = {.task_id = 1, .user = 1};
+    struct cp__wire_msg rs = {.type = CP_WIRE_RESOURCES};
+    rs.u.resources = (struct cp__wire_resources){&smp, 1};
+    refuse_edit(&rs, e_sample_negative, "RESOURCES sample 0 item 5 (user): -1 is not a finite number >= 0",
+                "a negative CPU time in a sample");
 
     /* Items after the known positions are ignored (docs/wire.md "Compatibility"). */
     size_t len = 0;
@@ -956,38 +972,38 @@ static void test_refusals(void)
     ok(raw_to_ic(junk, sizeof junk, 3, &err) == -1 && strstr(err.text, "not a cparsl wire frame"),
        "garbage bytes are refused");
 
-    /* Version: header 3, and a hello whose body says 3. */
-    cp__wire_header_put(h, 3, CP_WIRE_CLIENT_HELLO, 0, 36);
-    ok(raw_to_ic(h, 12, 1, &err) == -1 && strstr(err.text, "peer speaks wire protocol 3, this side 2"),
-       "a version-3 header: 'peer speaks wire protocol 3, this side 2'");
+    /* Version: header 4, and a hello whose body says 4. */
+    cp__wire_header_put(h, 4, CP_WIRE_CLIENT_HELLO, 0, 36);
+    ok(raw_to_ic(h, 12, 1, &err) == -1 && strstr(err.text, "peer speaks wire protocol 4, this side 3"),
+       "a version-4 header: 'peer speaks wire protocol 4, this side 3'");
     is_int(err.code, EPROTONOSUPPORT, "  … with EPROTONOSUPPORT");
     {
         struct cp__wire_msg hello = {.type = CP_WIRE_CLIENT_HELLO};
-        hello.u.client_hello.version = 3;
+        hello.u.client_hello.version = 4;
         struct cp__wire_buf body = {0}, b = {0};
         (void)cp__wire_msg_pack(&hello, &body, NULL);
         (void)cp__wire_frame_encode(&b, CP_WIRE_CLIENT_HELLO, 0, body.data, body.len, NULL);
         ok(raw_to_ic(b.data, b.len, 5, &err) == -1 &&
-           strstr(err.text, "peer speaks wire protocol 3, this side 2"),
-           "a hello body saying version 3 is refused the same way");
+           strstr(err.text, "peer speaks wire protocol 4, this side 3"),
+           "a hello body saying version 4 is refused the same way");
         cp__wire_buf_free(&body);
         cp__wire_buf_free(&b);
     }
     {
         /* The interchange words its REFUSE by role; a pool of any version reads it,
-         * here a version-2 pool reading a REFUSE framed as version 7. */
+         * here a version-3 pool reading a REFUSE framed as version 7. */
         struct cp__wire_conn *ic = cp__wire_conn_create(CP_WIRE_INTERCHANGE, SECRET_A, false, NULL);
         struct cp__wire_buf b = {0};
         struct cp__wire_msg in[2];
         size_t used;
-        cp__wire_header_put(h, 3, CP_WIRE_CLIENT_HELLO, 0, 36);
+        cp__wire_header_put(h, 4, CP_WIRE_CLIENT_HELLO, 0, 36);
         (void)cp__wire_conn_recv(ic, h, 12, &used, NULL, &err);
         ok(cp__wire_conn_refuse(ic, 0, NULL, &b, &err) == 0, "the interchange refuses the version");
         struct cp__wire_msg back;
         bool okay = b.len > 12 && cp__wire_msg_decode(CP_WIRE_REFUSE, b.data + 12, b.len - 12, &back, &err) == 0;
-        ok(okay && back.u.refuse.code == CP_WIRE_WHY_VERSION && back.u.refuse.version == 2 &&
-           strcmp(back.u.refuse.reason, "pool speaks wire protocol 3, interchange speaks 2") == 0,
-           "REFUSE: 'pool speaks wire protocol 3, interchange speaks 2', code VERSION");
+        ok(okay && back.u.refuse.code == CP_WIRE_WHY_VERSION && back.u.refuse.version == 3 &&
+           strcmp(back.u.refuse.reason, "pool speaks wire protocol 4, interchange speaks 3") == 0,
+           "REFUSE: 'pool speaks wire protocol 4, interchange speaks 3', code VERSION");
         if (okay)
             cp__wire_msg_clear(&back);
         b.data[4] = 7;
@@ -997,7 +1013,7 @@ static void test_refusals(void)
         (void)cp__wire_conn_send(pool, &hello, &hb, NULL);
         int n = deliver(pool, &b, 1, in, 2, &err);
         ok(n == 1 && in[0].type == CP_WIRE_REFUSE &&
-           strstr(in[0].u.refuse.reason, "pool speaks wire protocol 3"),
+           strstr(in[0].u.refuse.reason, "pool speaks wire protocol 4"),
            "a pool reads a REFUSE framed in another protocol version");
         if (n == 1)
             cp__wire_msg_clear(&in[0]);
@@ -1010,7 +1026,7 @@ static void test_refusals(void)
         cp__wire_reader_init(&r, ~0u, CP_WIRE_SEAL_NO);
         struct cp__wire_frame f;
         ok(cp__wire_reader_feed(&r, h, 12, &u, &f, &err) == -1 &&
-           strstr(err.text, "peer speaks wire protocol 7, this side 2"),
+           strstr(err.text, "peer speaks wire protocol 7, this side 3"),
            "only REFUSE is read across versions");
         cp__wire_buf_free(&b);
         cp__wire_buf_free(&hb);
