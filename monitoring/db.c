@@ -739,6 +739,12 @@ int cp__mon_close(struct cp__mon *m, double time_completed, int tasks_completed,
         ret = cp__errf(err, ENOMEM, "monitoring database %s: out of memory: the run's "
                        "completion was not written", m->path);
     }
+    cp_err ie = {0};
+    if (cp__mon_schema_indexes(m->db, m->path, &ie) != 0) {
+        CP_WARN("monitoring", "%s", ie.text);
+        if (ret == 0)
+            ret = cp__errf(err, ie.code, "%s", ie.text);
+    }
     /* Best effort: fold the WAL back into the file, so a copied monitoring.db is
      * whole; a reader still holding the WAL only makes this a no-op. */
     sqlite3_wal_checkpoint_v2(m->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);

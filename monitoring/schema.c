@@ -195,6 +195,11 @@ int cp__mon_schema_create(sqlite3 *db, const char *path, cp_err *err)
         if (create_table(db, &tables[i], path, err) != 0 ||
             check_columns(db, &tables[i], path, err) != 0)
             return -1;
+    return 0;
+}
+
+int cp__mon_schema_indexes(sqlite3 *db, const char *path, cp_err *err)
+{
     for (size_t i = 0; i < NELEM(indexes); i++) {
         int rc = sqlite3_exec(db, indexes[i], NULL, NULL, NULL);
         if (rc != SQLITE_OK)

@@ -18,6 +18,12 @@
  * owns. path (borrowed) only names the file in messages. 0; or -1 with err, whose
  * code is EBUSY when another connection held the database (try again). */
 int cp__mon_schema_create(sqlite3 *db, const char *path, cp_err *err) CP__WUR;
+/* The indexes the report's queries use (Parsl's ix_task_task_hashsum too). The
+ * writer makes them when a run closes, not when it opens: building an index
+ * once over the rows costs far less than keeping it up to date row by row while
+ * a run writes hundreds of thousands of them (bench/results/monitoring-*.md). A
+ * file that already has them keeps them. 0, or -1 with err. */
+int cp__mon_schema_indexes(sqlite3 *db, const char *path, cp_err *err) CP__WUR;
 
 /* Fills err from SQLite's rc and db's message after "<what>: "; returns -1. The
  * code is EBUSY for SQLITE_BUSY/SQLITE_LOCKED (a retry may succeed), ENOTSUP for a
