@@ -240,9 +240,7 @@ int cp__rep_gantt(struct cp__rep_ctx *c, cp_err *err)
             cp__h_count(f, (long)n);
             fputs(" of ", f);
             cp__h_count(f, total);
-            fprintf(f, " tries (those of every %ld%s task by id). ", k,
-                    k % 10 == 1 && k % 100 != 11 ? "st" : k % 10 == 2 && k % 100 != 12 ? "nd"
-                    : k % 10 == 3 && k % 100 != 13 ? "rd" : "th");
+            fprintf(f, " tries (those of every %ld%s task by id). ", k, cp__h_ordinal(k));
         } else {
             fputs("All ", f);
             cp__h_count(f, total);

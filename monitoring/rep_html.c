@@ -56,6 +56,13 @@ void cp__h_count(FILE *f, long n)
     fputs(out, f);
 }
 
+const char *cp__h_ordinal(long k)
+{
+    if (k % 100 >= 11 && k % 100 <= 13)
+        return "th";
+    return k % 10 == 1 ? "st" : k % 10 == 2 ? "nd" : k % 10 == 3 ? "rd" : "th";
+}
+
 void cp__h_secs(FILE *f, double s)
 {
     if (isnan(s))

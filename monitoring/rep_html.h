@@ -20,6 +20,9 @@ void cp__h_esc(FILE *f, const char *s, size_t max);
 /* 1234567 as "1,234,567". */
 void cp__h_count(FILE *f, long n);
 
+/* "st", "nd", "rd" or "th": the English ordinal suffix of k. */
+const char *cp__h_ordinal(long k);
+
 /* A duration for people: "0.42 ms", "3.1 s", "4 min 05 s", "2 h 03 min". */
 void cp__h_secs(FILE *f, double s);
 

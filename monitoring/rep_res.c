@@ -105,7 +105,8 @@ static int charts(struct cp__rep_ctx *c, long ntries, cp_err *err)
             cp__h_count(f, n);
             fputs(" of ", f);
             cp__h_count(f, ntries);
-            fprintf(f, " sampled tries (those of every %ldth task by id), in task order.", k);
+            fprintf(f, " sampled tries (those of every %ld%s task by id), in task order.", k,
+                    cp__h_ordinal(k));
         } else {
             fputs("All ", f);
             cp__h_count(f, ntries);
