@@ -21,6 +21,7 @@
 #include "engine/config_file.h"
 #include "engine/observe.h"
 #include "workflows/cli/progress.h"
+#include "workflows/cli/subcmd.h"
 #include "workflows/wf.h"
 #include "workflows/wf_run.h"
 
@@ -42,6 +43,7 @@ struct args {
 
 static const char usage[] =
     "usage: parsl-run [options] WORKFLOW.yaml\n"
+    "       parsl-run report|status [RUN_DIR|DB] ...  (see parsl-run report --help)\n"
     "\n"
     "Runs a cparsl workflow file (see parsl-run(1) and docs/workflows.md).\n"
     "\n"
@@ -316,6 +318,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "parsl-run: %s\n", cp_last_error());
         return 2;
     }
+    int sub = subcmd_dispatch(argc, argv);     /* report, status */
+    if (sub >= 0)
+        return sub;
     struct args a = {0};
     int status = parse_args(argc, argv, &a);
     struct cp__wf *wf = NULL;
