@@ -77,4 +77,11 @@ extern const struct cp__exec_type cp__exec_type_thread_pool;
 /* The pilot-worker executor (executors/htex.c). */
 extern const struct cp__exec_type cp__exec_type_high_throughput;
 
+/* high_throughput's drain rule (docs/htex.md, "Drain before walltime"): the
+ * seconds after its start at which a pool stops taking work — drain_period, or
+ * the block's walltime less the margin when that comes first; the margin is at
+ * most a quarter of the walltime. 0: never (no drain_period, no walltime). */
+double cp__htex_drain_after(double drain_period, double walltime, double margin);
+#define CP_WALLTIME_MARGIN 60.0     /* seconds: walltime_margin's default */
+
 #endif

@@ -38,6 +38,7 @@ struct htex_settings {
     int worker_port, port_min, port_max;
     int prefetch_capacity;
     double heartbeat_period, heartbeat_threshold, drain_period;
+    double walltime_margin;             /* drain this long before the block's walltime */
     bool encrypted;
     char *app_library;                  /* for every pool (--app-library), or NULL */
     struct cp__provider_config provider;
@@ -48,7 +49,7 @@ struct htex_settings {
 static const char *const own_keys[] = {
     "label", "type", "address", "worker_port", "worker_port_range", "prefetch_capacity",
     "heartbeat_period", "heartbeat_threshold", "encrypted", "drain_period",
-    "worker_app_library", "provider", NULL,
+    "walltime_margin", "worker_app_library", "provider", NULL,
 };
 
 static void settings_free(void *p)
@@ -127,7 +128,9 @@ static int htex_parse(const struct cp__ynode *map, void **out, cp_err *err)
     if (parse_ports(map, s, err) != 0 ||
         read_seconds(map, "heartbeat_period", 30, false, &s->heartbeat_period, err) != 0 ||
         read_seconds(map, "heartbeat_threshold", 0, false, &s->heartbeat_threshold, err) != 0 ||
-        read_seconds(map, "drain_period", 0, false, &s->drain_period, err) != 0)
+        read_seconds(map, "drain_period", 0, false, &s->drain_period, err) != 0 ||
+        read_seconds(map, "walltime_margin", CP_WALLTIME_MARGIN, true, &s->walltime_margin,
+                     err) != 0)
         goto error;
     if (s->heartbeat_threshold == 0)
         s->heartbeat_threshold = 2 * s->heartbeat_period;
@@ -166,6 +169,14 @@ static int htex_parse(const struct cp__ynode *map, void **out, cp_err *err)
                                       err) != 0)
             goto error;
     } else if (cp__provider_config_default(&cp__provider_local, &s->provider, err) != 0) {
+        goto error;
+    }
+    if (s->provider.common.walltime > 0 && s->walltime_margin > 0 &&
+        s->walltime_margin >= (double)s->provider.common.walltime &&
+        !cp__ynode_is_null(cp__ymap_get(map, "walltime_margin"))) {
+        cp__yerr(err, cp__ymap_get(map, "walltime_margin"), "walltime_margin (%g s) must be "
+                 "shorter than the provider's walltime (%ld s): pools would take no work at all",
+                 s->walltime_margin, s->provider.common.walltime);
         goto error;
     }
     *out = s;
@@ -259,6 +270,19 @@ static int add_arg(char **cmd, const char *flag, const char *value)
     return 0;
 }
 
+double cp__htex_drain_after(double drain_period, double walltime, double margin)
+{
+    double drain = drain_period;
+    if (walltime > 0 && margin > 0) {
+        /* A short walltime keeps three quarters of it for work, whatever the margin. */
+        double m = margin < walltime / 4 ? margin : walltime / 4;
+        double before = walltime - m;
+        if (drain <= 0 || before < drain)
+            drain = before;
+    }
+    return drain;
+}
+
 static char *build_worker_cmd(const struct htex_settings *s, const char *address, int port,
                               const char *secret_path, double resource_interval)
 {
@@ -305,8 +329,10 @@ static char *build_worker_cmd(const struct htex_settings *s, const char *address
         snprintf(num, sizeof num, "%d", s->prefetch_capacity);
         rc = add_arg(&cmd, "--prefetch-capacity", num);
     }
-    if (!rc && s->drain_period > 0) {
-        snprintf(num, sizeof num, "%.17g", s->drain_period);
+    double drain = cp__htex_drain_after(s->drain_period, (double)s->provider.common.walltime,
+                                        s->walltime_margin);
+    if (!rc && drain > 0) {
+        snprintf(num, sizeof num, "%.17g", drain);
         rc = add_arg(&cmd, "--drain-period", num);
     }
     if (!rc && s->encrypted)
