@@ -11,7 +11,10 @@
  * Whatever create needs later is copied, because the config is freed once the
  * run has started.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -268,6 +271,40 @@ static int add_arg(char **cmd, const char *flag, const char *value)
     free(*cmd);
     *cmd = next;
     return 0;
+}
+
+/* `address: auto`: every IPv4 address of this host's interfaces that are up,
+ * loopback last, as the pools' --addresses list (they try them in order), so a
+ * config need not know which interface a cluster's compute nodes reach. Caller
+ * frees; NULL when memory runs out or nothing is up. */
+static char *auto_addresses(void)
+{
+    struct ifaddrs *ifs = NULL;
+    if (getifaddrs(&ifs) != 0)
+        return strdup("127.0.0.1");
+    char *list = strdup("");
+    for (int pass = 0; pass < 2 && list; pass++) {
+        for (struct ifaddrs *i = ifs; i && list; i = i->ifa_next) {
+            if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !(i->ifa_flags & IFF_UP))
+                continue;
+            bool loop = (i->ifa_flags & IFF_LOOPBACK) != 0;
+            if (loop != (pass == 1))
+                continue;
+            char ip[INET_ADDRSTRLEN];
+            if (!inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr, ip,
+                           sizeof ip) || strstr(list, ip))
+                continue;
+            char *next = cp__strdup_printf("%s%s%s", list, *list ? "," : "", ip);
+            free(list);
+            list = next;
+        }
+    }
+    freeifaddrs(ifs);
+    if (list && !*list) {
+        free(list);
+        list = strdup("127.0.0.1");
+    }
+    return list;
 }
 
 double cp__htex_drain_after(double drain_period, double walltime, double margin)
@@ -710,8 +747,10 @@ static struct cp__executor *htex_create(const char *label, const void *settings,
         h->workers_per_node = (int)s->pool.naccelerators;
     if (h->workers_per_node < 1)
         h->workers_per_node = 1;
+    bool any = s->address && strcmp(s->address, "auto") == 0;
+    char *pool_addrs = any ? auto_addresses() : NULL;
     struct cp__ic_settings ics = {
-        .address = s->address, .port = s->worker_port, .port_min = s->port_min,
+        .address = any ? "0.0.0.0" : s->address, .port = s->worker_port, .port_min = s->port_min,
         .port_max = s->port_max, .encrypted = s->encrypted,
         .heartbeat_period = s->heartbeat_period, .heartbeat_threshold = s->heartbeat_threshold,
         .label = label, .mon = run->mon, .mon_interval = run->mon_interval,
@@ -731,7 +770,9 @@ static struct cp__executor *htex_create(const char *label, const void *settings,
     if (!(h->launcher = cp__launcher_copy(c->launcher, err)) ||
         !(h->prov = cp__provider_create(&s->provider, run_dir, err)))
         goto error;
-    if (!(h->worker_cmd = build_worker_cmd(s, s->address ? s->address : "127.0.0.1",
+    if ((any && !pool_addrs) ||
+        !(h->worker_cmd = build_worker_cmd(s, any ? pool_addrs
+                                                  : s->address ? s->address : "127.0.0.1",
                                            cp__interchange_port(h->ic), secret_path,
                                            run->mon ? run->mon_interval : -1))) {
         cp__errf(err, ENOMEM, "out of memory");
@@ -750,10 +791,12 @@ static struct cp__executor *htex_create(const char *label, const void *settings,
     CP_INFO("htex", "%s: interchange on port %d; worker command: %s", label,
             cp__interchange_port(h->ic), h->worker_cmd);
     free(secret_path);
+    free(pool_addrs);
     return &h->base;
 error:
     memset(ics.secret, 0, sizeof ics.secret);
     free(secret_path);
+    free(pool_addrs);
     htex_destroy(&h->base);
     return NULL;
 }

@@ -29,7 +29,7 @@ n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 nok() { n=$((n + 1)); echo "not ok $n - $1"; shift; for f in "$@"; do [ -f "$f" ] && sed 's/^/#   /' "$f" | tail -n 30; done; }
 check() { local desc=$1; shift; if "$@"; then ok "$desc"; else nok "$desc" "$tmp/err"; fi; }
-echo "1..25"
+echo "1..27"
 
 cfg() {     # cfg FILE BLOCKS [extra executor lines]
     cat > "$1" <<EOF
@@ -256,3 +256,29 @@ check "the waiting ones failed 'interrupted before it started'" \
     grep -q "interrupted before it started" "$tmp/int/out" "$tmp/err"
 [ -n "$sp" ] && kill -KILL "$sp" 2>/dev/null || true
 [ -n "$st" ] && kill -KILL "$st" 2>/dev/null || true
+
+# 26-27: address: auto listens on every interface and gives the pools each
+# address of this host, loopback last; they reach the interchange.
+mkdir -p "$tmp/auto"
+cat > "$tmp/auto/cfg.yaml" <<'EOF'
+executors:
+  - label: htex
+    type: high_throughput
+    address: auto
+    max_workers_per_node: 1
+    provider:
+      type: local
+EOF
+cat > "$tmp/auto/wf.yaml" <<'EOF'
+name: auto
+apps:
+  hi:
+    shell: echo hi
+tasks:
+  hi:
+    app: hi
+EOF
+timeout -k 5 "$(secs 60)" "$RUN" -q --config "$tmp/auto/cfg.yaml" "$tmp/auto/wf.yaml" >/dev/null 2>"$tmp/err"
+check "address: auto: the run completes on a pool" [ $? = 0 ]
+check "... whose --addresses end with 127.0.0.1" \
+    grep -Eq -- "--addresses '([0-9.]+,)*127\.0\.0\.1'" "$tmp"/auto/runinfo/000/parsl.log
