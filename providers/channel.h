@@ -10,8 +10,9 @@
  *          and opened again when it drops; files go by SFTP
  *
  * Every command has a time limit (cmd_timeout, or the call's own); a command still
- * running at its limit is killed (local: its process group; ssh: the channel is
- * closed, which ends the remote command with SIGHUP) and the call fails naming it.
+ * running at its limit is killed (its process group: TERM, then KILL; over ssh by
+ * a second command on the same connection, since closing the SSH channel does not
+ * end a command without a terminal) and the call fails naming it.
  *
  * SSH host keys are always checked against known_hosts. An unknown or changed key
  * is an error that shows the server's SHA256 fingerprint and the command that
