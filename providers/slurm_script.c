@@ -99,10 +99,17 @@ static int str_value(const struct cp__ynode *map, const char *key, const char *e
     const char *v;
     if (cp__ynode_str(n, key, &v, err) != 0)
         return -1;
-    if (!value_ok(v, extra) || strlen(v) != n->len)
-        return cp__yerr(err, n, "%s '%.80s' is not a Slurm %s: only letters, digits and '%s' "
+    if (!value_ok(v, extra) || strlen(v) != n->len) {
+        /* The value as it can be shown: control characters as '?'. */
+        char shown[81];
+        size_t k = 0;
+        for (const char *c = v; *c && k < sizeof shown - 1; c++)
+            shown[k++] = (unsigned char)*c < 0x20 || *c == 0x7f ? '?' : *c;
+        shown[k] = '\0';
+        return cp__yerr(err, n, "%s '%s' is not a Slurm %s: only letters, digits and '%s' "
                                 "(at most %d characters), no blanks, quotes or line breaks",
-                        key, v, what_chars, extra, VALUE_MAX);
+                        key, shown, what_chars, extra, VALUE_MAX);
+    }
     if (!(*out = strdup(v)))
         return oom(err);
     return 0;
