@@ -55,15 +55,6 @@ struct slurm_provider {
     struct sjob *jobs;
 };
 
-/* What one query said about one job. */
-struct seen {
-    bool found;
-    enum cp__block_state state;
-    int exit_code;
-    char slurm_state[32];
-    char reason[64];
-};
-
 static int oom(cp_err *err)
 {
     return cp__errf(err, ENOMEM, "out of memory");
@@ -112,12 +103,6 @@ static int run(struct slurm_provider *sp, const char *cmd, struct cp__channel_re
     return cp__batch_run(&sp->b, cmd, res, err);
 }
 
-static bool says_invalid_id(const struct cp__channel_result *r)
-{
-    return (r->err_text && strstr(r->err_text, "Invalid job id")) ||
-           (r->out && strstr(r->out, "Invalid job id"));
-}
-
 /* "1,2,3" from the ids (all checked digits). Caller frees. */
 static char *id_list(struct sjob *const *jobs, size_t n)
 {
@@ -132,69 +117,9 @@ static char *id_list(struct sjob *const *jobs, size_t n)
     return s;
 }
 
-static void copy_field(char *dst, size_t cap, const char *src, size_t len)
-{
-    if (len >= cap)
-        len = cap - 1;
-    memcpy(dst, src, len);
-    dst[len] = '\0';
-}
-
-/* Fills seen[i] for jobs[i] from lines "ID|STATE|EXIT-OR-REASON" (sacct --parsable2
- * JobID,State,ExitCode, or squeue %i|%T|%r); other lines (squeue's "CLUSTER: x"
- * with --clusters) are skipped. is_exit: the third field is an exit code. */
-static void read_lines(const char *out, bool is_exit, struct sjob *const *jobs, size_t n,
-                       struct seen *seen)
-{
-    for (const char *l = out; l && *l;) {
-        size_t len = strcspn(l, "\n");
-        const char *bar1 = memchr(l, '|', len);
-        const char *bar2 = bar1 ? memchr(bar1 + 1, '|', len - (size_t)(bar1 + 1 - l)) : NULL;
-        if (bar1 && bar2) {
-            size_t idlen = (size_t)(bar1 - l);
-            for (size_t i = 0; i < n; i++) {
-                if (strlen(jobs[i]->id) != idlen || strncmp(jobs[i]->id, l, idlen) != 0)
-                    continue;
-                struct seen *s = &seen[i];
-                s->found = true;
-                copy_field(s->slurm_state, sizeof s->slurm_state, bar1 + 1,
-                           (size_t)(bar2 - bar1 - 1));
-                const char *third = bar2 + 1;
-                size_t tlen = len - (size_t)(third - l);
-                char field[64];
-                copy_field(field, sizeof field, third, tlen);
-                if (is_exit) {
-                    s->exit_code = cp__slurm_exit_code(field);
-                    s->reason[0] = '\0';
-                } else {
-                    s->exit_code = -1;
-                    copy_field(s->reason, sizeof s->reason, field, strlen(field));
-                }
-                s->state = cp__slurm_state(s->slurm_state, s->reason);
-            }
-        }
-        l += len + (l[len] == '\n');
-    }
-}
-
-/* The value of " KEY=" in scontrol's one-line record, into buf. */
-static bool scontrol_field(const char *rec, const char *key, char *buf, size_t cap)
-{
-    char pat[40];
-    snprintf(pat, sizeof pat, " %s=", key);
-    const char *p = strstr(rec, pat);
-    if (!p && strncmp(rec, pat + 1, strlen(pat + 1)) == 0)
-        p = rec - 1;
-    if (!p)
-        return false;
-    p += strlen(pat);
-    copy_field(buf, cap, p, strcspn(p, " \n"));
-    return true;
-}
-
 /* Asks scontrol about one job. 0 with *s filled (found or not); -1 when scontrol
  * failed otherwise. */
-static int ask_scontrol(struct slurm_provider *sp, const char *id, struct seen *s, cp_err *err)
+static int ask_scontrol(struct slurm_provider *sp, const char *id, struct cp__slurm_seen *s, cp_err *err)
 {
     char cmd[200];
     struct cp__channel_result r;
@@ -203,16 +128,16 @@ static int ask_scontrol(struct slurm_provider *sp, const char *id, struct seen *
         return -1;
     int rc = 0;
     char field[64];
-    if (r.exit_code == 0 && r.out && scontrol_field(r.out, "JobState", s->slurm_state,
+    if (r.exit_code == 0 && r.out && cp__slurm_scontrol_field(r.out, "JobState", s->slurm_state,
                                                     sizeof s->slurm_state)) {
         s->found = true;
         s->reason[0] = '\0';
-        if (scontrol_field(r.out, "Reason", field, sizeof field) && strcmp(field, "None") != 0)
-            copy_field(s->reason, sizeof s->reason, field, strlen(field));
-        s->exit_code = scontrol_field(r.out, "ExitCode", field, sizeof field)
+        if (cp__slurm_scontrol_field(r.out, "Reason", field, sizeof field) && strcmp(field, "None") != 0)
+            cp__slurm_copy(s->reason, sizeof s->reason, field, strlen(field));
+        s->exit_code = cp__slurm_scontrol_field(r.out, "ExitCode", field, sizeof field)
                            ? cp__slurm_exit_code(field) : -1;
         s->state = cp__slurm_state(s->slurm_state, s->reason);
-    } else if (!says_invalid_id(&r)) {
+    } else if (!cp__slurm_says_invalid_id(&r)) {
         char text[200];
         rc = cp__errf(err, EIO, "scontrol show job %s failed (exit %d): %s", id, r.exit_code,
                       cp__batch_output_text(&r, text, sizeof text));
@@ -224,7 +149,7 @@ static int ask_scontrol(struct slurm_provider *sp, const char *id, struct seen *
 /* Asks the job completion log (sacct -c) about one job: 0 with *s filled when
  * it has a record, else 0 with s->found false. The log may be off (then sacct
  * fails): that is "no record". */
-static int ask_jobcomp(struct slurm_provider *sp, struct sjob *j, struct seen *s, cp_err *err)
+static int ask_jobcomp(struct slurm_provider *sp, struct sjob *j, struct cp__slurm_seen *s, cp_err *err)
 {
     char cmd[200];
     struct cp__channel_result r;
@@ -244,9 +169,9 @@ static int ask_jobcomp(struct slurm_provider *sp, struct sjob *j, struct seen *s
         }
         if (last) {
             char line[160];
-            copy_field(line, sizeof line, last, strcspn(last, "\n"));
-            struct sjob *one[1] = {j};
-            read_lines(line, true, one, 1, s);
+            cp__slurm_copy(line, sizeof line, last, strcspn(last, "\n"));
+            const char *one[1] = {j->id};
+            cp__slurm_read_lines(line, true, one, 1, s);
         }
     }
     cp__channel_result_clear(&r);
@@ -276,7 +201,7 @@ static int probe_accounting(struct slurm_provider *sp, cp_err *err)
 
 /* One sacct or squeue call for n jobs. 0 with seen[] filled; -1 with err. */
 static int query_batch(struct slurm_provider *sp, struct sjob *const *jobs, size_t n,
-                       struct seen *seen, cp_err *err)
+                       struct cp__slurm_seen *seen, cp_err *err)
 {
     char *ids = id_list(jobs, n);
     char *cmd = !ids ? NULL
@@ -293,12 +218,20 @@ static int query_batch(struct slurm_provider *sp, struct sjob *const *jobs, size
     int rc = run(sp, cmd, &r, err);
     if (rc == 0) {
         /* squeue refuses a list of only unknown ids: none of them is listed. */
-        if (r.exit_code != 0 && !(says_invalid_id(&r))) {
+        if (r.exit_code != 0 && !(cp__slurm_says_invalid_id(&r))) {
             char text[300];
             rc = cp__errf(err, EIO, "%s failed (exit %d): %s", sp->accounting ? "sacct" : "squeue",
                           r.exit_code, cp__batch_output_text(&r, text, sizeof text));
         } else if (r.exit_code == 0) {
-            read_lines(r.out, sp->accounting == 1, jobs, n, seen);
+            const char **idv = malloc(n * sizeof *idv);
+            if (!idv) {
+                rc = oom(err);
+            } else {
+                for (size_t i = 0; i < n; i++)
+                    idv[i] = jobs[i]->id;
+                cp__slurm_read_lines(r.out, sp->accounting == 1, idv, n, seen);
+                free(idv);
+            }
         }
         cp__channel_result_clear(&r);
     }
@@ -308,11 +241,11 @@ static int query_batch(struct slurm_provider *sp, struct sjob *const *jobs, size
 
 /* Settles a job the batch query did not list, or an ended one whose exit code it
  * could not give (squeue has none). */
-static int follow_up(struct slurm_provider *sp, struct sjob *j, struct seen *s, cp_err *err)
+static int follow_up(struct slurm_provider *sp, struct sjob *j, struct cp__slurm_seen *s, cp_err *err)
 {
     if (s->found && (!cp__block_state_terminal(s->state) || s->exit_code >= 0))
         return 0;
-    struct seen more = {.exit_code = -1};
+    struct cp__slurm_seen more = {.exit_code = -1};
     if (ask_scontrol(sp, j->id, &more, err) != 0)
         return -1;
     if (more.found) {
@@ -327,7 +260,7 @@ static int follow_up(struct slurm_provider *sp, struct sjob *j, struct seen *s, 
 
 /* The message for j's status (NULL when there is nothing to add), into *out. -1
  * when memory runs out. */
-static int message_for(const struct sjob *j, const struct seen *s, char **out)
+static int message_for(const struct sjob *j, const struct cp__slurm_seen *s, char **out)
 {
     char *m = NULL;
     *out = NULL;
@@ -356,7 +289,7 @@ static int message_for(const struct sjob *j, const struct seen *s, char **out)
 }
 
 /* The status of j after what the query said; final ones are kept. -1 on OOM. */
-static int settle(struct slurm_provider *sp, struct sjob *j, const struct seen *s)
+static int settle(struct slurm_provider *sp, struct sjob *j, const struct cp__slurm_seen *s)
 {
     struct cp__block_status st = {.state = s->found ? s->state : CP_BLOCK_MISSING,
                                   .exit_code = s->found ? s->exit_code : -1};
@@ -404,7 +337,7 @@ static int refresh(struct slurm_provider *sp, struct sjob **todo, size_t n, cp_e
         return 0;
     if (probe_accounting(sp, err) != 0)
         return -1;
-    struct seen *seen = calloc(n, sizeof *seen);
+    struct cp__slurm_seen *seen = calloc(n, sizeof *seen);
     if (!seen)
         return oom(err);
     int rc = 0;

@@ -68,6 +68,28 @@ char *cp__slurm_parse_job_id(const char *out);
  * most 20. */
 bool cp__slurm_job_id_ok(const char *text);
 
+/* What one query said about one job (status reads sacct, squeue, scontrol). */
+struct cp__slurm_seen {
+    bool found;
+    enum cp__block_state state;
+    int exit_code;              /* -1 unknown */
+    char slurm_state[32];
+    char reason[64];
+};
+
+/* Fills seen[i] for ids[i] from lines "ID|STATE|THIRD": sacct --parsable2
+ * JobID,State,ExitCode (is_exit: THIRD is an exit code) or squeue %i|%T|%r
+ * (THIRD is the reason). Other lines (squeue's "CLUSTER: c" header) are
+ * skipped; ids not listed are left as they were. */
+void cp__slurm_read_lines(const char *out, bool is_exit, const char *const *ids, size_t n,
+                          struct cp__slurm_seen *seen);
+/* The value of KEY= in scontrol's one-line record (show job -o), cut to cap. */
+bool cp__slurm_scontrol_field(const char *rec, const char *key, char *buf, size_t cap);
+/* len bytes of src as a string in dst (cut to cap). */
+void cp__slurm_copy(char *dst, size_t cap, const char *src, size_t len);
+/* Whether a tool's output says "Invalid job id" (the job is unknown to slurmctld). */
+bool cp__slurm_says_invalid_id(const struct cp__channel_result *r);
+
 /* The provider with a channel the caller made (tests; takes ownership of ch even
  * on failure); remote_dir as in cp__batch_open_with. */
 struct cp__provider *cp__slurm_create_with(const struct cp__provider_config *cfg,

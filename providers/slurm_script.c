@@ -422,3 +422,71 @@ char *cp__slurm_parse_job_id(const char *out)
         return NULL;
     return strndup(p, n);
 }
+
+/* ------------------------------------------------------------ command output */
+
+void cp__slurm_copy(char *dst, size_t cap, const char *src, size_t len)
+{
+    if (len >= cap)
+        len = cap - 1;
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+}
+
+/* Fills seen[i] for jobs[i] from lines "ID|STATE|EXIT-OR-REASON" (sacct --parsable2
+ * JobID,State,ExitCode, or squeue %i|%T|%r); other lines (squeue's "CLUSTER: x"
+ * with --clusters) are skipped. is_exit: the third field is an exit code. */
+void cp__slurm_read_lines(const char *out, bool is_exit, const char *const *ids, size_t n,
+                          struct cp__slurm_seen *seen)
+{
+    for (const char *l = out; l && *l;) {
+        size_t len = strcspn(l, "\n");
+        const char *bar1 = memchr(l, '|', len);
+        const char *bar2 = bar1 ? memchr(bar1 + 1, '|', len - (size_t)(bar1 + 1 - l)) : NULL;
+        if (bar1 && bar2) {
+            size_t idlen = (size_t)(bar1 - l);
+            for (size_t i = 0; i < n; i++) {
+                if (strlen(ids[i]) != idlen || strncmp(ids[i], l, idlen) != 0)
+                    continue;
+                struct cp__slurm_seen *s = &seen[i];
+                s->found = true;
+                cp__slurm_copy(s->slurm_state, sizeof s->slurm_state, bar1 + 1,
+                           (size_t)(bar2 - bar1 - 1));
+                const char *third = bar2 + 1;
+                size_t tlen = len - (size_t)(third - l);
+                char field[64];
+                cp__slurm_copy(field, sizeof field, third, tlen);
+                if (is_exit) {
+                    s->exit_code = cp__slurm_exit_code(field);
+                    s->reason[0] = '\0';
+                } else {
+                    s->exit_code = -1;
+                    cp__slurm_copy(s->reason, sizeof s->reason, field, strlen(field));
+                }
+                s->state = cp__slurm_state(s->slurm_state, s->reason);
+            }
+        }
+        l += len + (l[len] == '\n');
+    }
+}
+
+/* The value of " KEY=" in scontrol's one-line record, into buf. */
+bool cp__slurm_scontrol_field(const char *rec, const char *key, char *buf, size_t cap)
+{
+    char pat[40];
+    snprintf(pat, sizeof pat, " %s=", key);
+    const char *p = strstr(rec, pat);
+    if (!p && strncmp(rec, pat + 1, strlen(pat + 1)) == 0)
+        p = rec - 1;
+    if (!p)
+        return false;
+    p += strlen(pat);
+    cp__slurm_copy(buf, cap, p, strcspn(p, " \n"));
+    return true;
+}
+
+bool cp__slurm_says_invalid_id(const struct cp__channel_result *r)
+{
+    return (r->err_text && strstr(r->err_text, "Invalid job id")) ||
+           (r->out && strstr(r->out, "Invalid job id"));
+}

@@ -444,6 +444,43 @@ static void test_failures(void)
     ok(!strstr(h.log, "scancel"), "an ended block is not cancelled at destroy");
 }
 
+/* sbatch past its limit may have queued the job: it is found by its name. */
+static void test_sbatch_timeout(void)
+{
+    static const struct rule found[] = {
+        {"sbatch", -1, NULL, NULL},
+        {"squeue --noheader --states=all --format=%i --name='parsl.htex.block-6.", 0, "91\n", ""},
+        {"scancel", 0, "", ""},
+        {NULL, 0, NULL, NULL},
+    };
+    struct fake f = {.rules = found};
+    struct cp__provider *p = fake_provider(&f, "type: slurm\n");
+    if (!p)
+        return;
+    cp_err err = {0};
+    char *id = cp__provider_submit(p, "6", "cmd", 1, "parsl.htex.block-6", &err);
+    is_str(id, "91", "sbatch timed out but the job is there under its name: it is the block");
+    free(id);
+    cp__provider_destroy(p);
+
+    static const struct rule lost[] = {
+        {"sbatch", -1, NULL, NULL},
+        {"squeue", 0, "", ""},
+        {NULL, 0, NULL, NULL},
+    };
+    struct fake g = {.rules = lost};
+    p = fake_provider(&g, "type: slurm\n");
+    if (!p)
+        return;
+    err = (cp_err){0};
+    id = cp__provider_submit(p, "7", "cmd", 1, "parsl.htex.block-7", &err);
+    ok(!id && err.code == ETIMEDOUT && strstr(err.text, "submitting block 7") &&
+       strstr(err.text, "did not finish within 10 s"), "and when it is not, the block fails with "
+       "the timeout: %s", err.text);
+    free(id);
+    cp__provider_destroy(p);
+}
+
 int main(void)
 {
     tap_start(60);
@@ -453,6 +490,7 @@ int main(void)
     test_reading();
     test_status_flow();
     test_failures();
+    test_sbatch_timeout();
     char rm[300];
     snprintf(rm, sizeof rm, "rm -rf '%s'", dir);
     if (system(rm) != 0)
