@@ -730,8 +730,7 @@ static struct cp__executor *htex_create(const char *label, const void *settings,
     h->init_blocks = c->init_blocks;
     h->min_blocks = c->min_blocks;
     h->max_blocks = c->max_blocks;
-    h->poll_interval = s->provider.type->status_polling_interval > 0
-                           ? s->provider.type->status_polling_interval : 5;
+    h->poll_interval = cp__provider_polling_interval(&s->provider);
     h->parallelism = c->parallelism;
     h->strategy = run->strategy;
     h->strategy_period = run->strategy_period > 0 ? run->strategy_period : 5;

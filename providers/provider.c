@@ -89,6 +89,31 @@ void cp__block_status_clear_n(struct cp__block_status *st, size_t n)
 
 /* ------------------------------------------------------------ tails */
 
+char *cp__provider_tail_text(char *buf, size_t len, bool cut, int max_lines)
+{
+    size_t n = len;
+    while (n > 0 && (buf[n - 1] == ' ' || buf[n - 1] == '\t' || buf[n - 1] == '\r' ||
+                     buf[n - 1] == '\n'))
+        n--;
+    size_t start = n;
+    int lines = 0;
+    while (start > 0 && !(buf[start - 1] == '\n' && ++lines == max_lines))
+        start--;
+    /* A tail cut by the byte limit starts mid-line; drop that fragment when a
+     * whole line follows it. */
+    if (start == 0 && cut) {
+        char *nl = memchr(buf, '\n', n);
+        if (nl)
+            start = (size_t)(nl + 1 - buf);
+    }
+    for (size_t i = start; i < n; i++)
+        if (buf[i] == '\0')
+            buf[i] = '?';
+    memmove(buf, buf + start, n - start);
+    buf[n - start] = '\0';
+    return buf;
+}
+
 /* Only the end of the file is read: a failing block may have written gigabytes. */
 char *cp__provider_tail(const char *path, int max_lines, size_t max_bytes)
 {
@@ -111,26 +136,7 @@ char *cp__provider_tail(const char *path, int max_lines, size_t max_bytes)
         goto error;
     }
     close(fd);
-    while (n > 0 && (buf[n - 1] == ' ' || buf[n - 1] == '\t' || buf[n - 1] == '\r' ||
-                     buf[n - 1] == '\n'))
-        n--;
-    size_t start = (size_t)n;
-    int lines = 0;
-    while (start > 0 && !(buf[start - 1] == '\n' && ++lines == max_lines))
-        start--;
-    /* A tail cut by the byte limit starts mid-line; drop that fragment when a
-     * whole line follows it. */
-    if (start == 0 && off > 0) {
-        char *nl = memchr(buf, '\n', (size_t)n);
-        if (nl)
-            start = (size_t)(nl + 1 - buf);
-    }
-    for (size_t i = start; i < (size_t)n; i++)
-        if (buf[i] == '\0')
-            buf[i] = '?';
-    memmove(buf, buf + start, (size_t)n - start);
-    buf[(size_t)n - start] = '\0';
-    return buf;
+    return cp__provider_tail_text(buf, (size_t)n, off > 0, max_lines);
 
 error:;
     int saved = errno;
@@ -277,7 +283,7 @@ char *cp__walltime_hms(long seconds, char *buf, size_t n)
 
 const char *const cp__provider_common_keys[] = {
     "type", "nodes_per_block", "init_blocks", "min_blocks", "max_blocks",
-    "parallelism", "walltime", "worker_init", "launcher", NULL,
+    "parallelism", "walltime", "worker_init", "launcher", "status_polling_interval", NULL,
 };
 
 #define MAX_BLOCKS 100000
@@ -359,6 +365,15 @@ static int read_common(const struct cp__ynode *map, struct cp__provider_common *
     }
     if (GET("walltime") && read_walltime(v, &c->walltime, err) != 0)
         return -1;
+    if (GET("status_polling_interval")) {
+        double d;
+        if (cp__ynode_double(v, "status_polling_interval", &d, err) != 0)
+            return -1;
+        if (!(d >= 0.1 && d <= 86400))
+            return cp__yerr(err, v, "status_polling_interval must be a number of seconds from "
+                                    "0.1 to 86400, got '%s'", v->str);
+        c->status_polling_interval = d;
+    }
     if (GET("worker_init") && read_text(v, "worker_init", &c->worker_init, err) != 0)
         return -1;
     if (GET("launcher")) {
@@ -511,11 +526,12 @@ void cp__provider_config_fini(struct cp__provider_config *cfg)
 
 const struct cp__provider_ops *const cp__provider_types[] = {
     &cp__provider_local,
+    &cp__provider_slurm,
     NULL,
 };
 
 const char *const cp__provider_types_planned[] = {
-    "slurm", "pbspro", "torque", "kubernetes", "aws", NULL,
+    "pbspro", "torque", "kubernetes", "aws", NULL,
 };
 
 const struct cp__provider_ops *cp__provider_type_find(const char *name)
@@ -524,4 +540,27 @@ const struct cp__provider_ops *cp__provider_type_find(const char *name)
         if (strcmp(cp__provider_types[i]->name, name) == 0)
             return cp__provider_types[i];
     return NULL;
+}
+
+double cp__provider_polling_interval(const struct cp__provider_config *cfg)
+{
+    if (cfg->common.status_polling_interval > 0)
+        return cfg->common.status_polling_interval;
+    return cfg->type && cfg->type->status_polling_interval > 0
+               ? cfg->type->status_polling_interval : 5;
+}
+
+char *cp__provider_render(const struct cp__provider_config *cfg, const char *cmd,
+                          int tasks_per_node, const char *job_name, const char *script_path,
+                          cp_err *err)
+{
+    if (!cfg || !cfg->type) {
+        cp__errf(err, EINVAL, "render: no provider");
+        return NULL;
+    }
+    if (!cfg->type->render) {
+        cp__errf(err, ENOTSUP, "the %s provider has no submit script", cfg->type->name);
+        return NULL;
+    }
+    return cfg->type->render(cfg, cmd, tasks_per_node, job_name, script_path, err);
 }

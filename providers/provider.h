@@ -81,6 +81,10 @@ void cp__block_status_clear_n(struct cp__block_status *st, size_t n);
  * of the file. Caller owns the result; "" for an empty file; NULL when the file
  * cannot be read (errno says why) or memory runs out. */
 char *cp__provider_tail(const char *path, int max_lines, size_t max_bytes);
+/* The same for text already read: buf holds len bytes that end the file (cut:
+ * the file had more before them). Trims and cuts buf in place (it must have room
+ * for a NUL at len) and returns it. For providers that read files over a channel. */
+char *cp__provider_tail_text(char *buf, size_t len, bool cut, int max_lines);
 #define CP_PROVIDER_TAIL_LINES 10
 #define CP_PROVIDER_TAIL_BYTES 2000
 
@@ -113,6 +117,8 @@ struct cp__provider_common {
                                  * task (1) */
     long walltime;              /* seconds a block may run; 0 when the provider
                                  * has none (local) */
+    double status_polling_interval; /* seconds between status calls; 0 = the
+                                 * type's (ops->status_polling_interval) */
     char *worker_init;          /* shell text run before the command (""); owned */
     /* How the worker command is started on the block's nodes: opaque here
      * (providers/launcher.h). Owned, never NULL once parsed or defaulted. The
@@ -212,6 +218,17 @@ struct cp__provider_ops {
     /* Ends what the provider still runs or owns (blocks the caller did not
      * cancel included, as Parsl cancels every block at shutdown) and frees it. */
     void (*destroy)(struct cp__provider *p);
+
+    /* Optional (NULL: the type has no submit script, e.g. local). The text submit
+     * would hand the scheduler for one block, from the config alone: nothing is
+     * run, written or connected, so `parsl-run --render-submit` can show it.
+     * cmd is the launcher-wrapped command (as for submit); job_name is used as is
+     * (submit adds a unique suffix); script_path is where the script would lie on
+     * the scheduler's side, which names its output files (NULL: a placeholder,
+     * "<script_dir>/<job_name>.submit"). All borrowed. Caller owns the text;
+     * NULL with err on a bad argument or OOM. */
+    char *(*render)(const struct cp__provider_config *cfg, const char *cmd, int tasks_per_node,
+                    const char *job_name, const char *script_path, cp_err *err);
 };
 
 /* The shared keys, NULL-terminated ("type" first). */
@@ -226,6 +243,17 @@ extern const char *const cp__provider_types_planned[];
 const struct cp__provider_ops *cp__provider_type_find(const char *name);
 
 extern const struct cp__provider_ops cp__provider_local;
+extern const struct cp__provider_ops cp__provider_slurm;
+
+/* The seconds between a config's status calls: its status_polling_interval, or
+ * its type's. */
+double cp__provider_polling_interval(const struct cp__provider_config *cfg);
+
+/* The submit script of one block, through the type's render op; NULL with err
+ * (ENOTSUP, "the local provider has no submit script") for types without one. */
+char *cp__provider_render(const struct cp__provider_config *cfg, const char *cmd,
+                          int tasks_per_node, const char *job_name, const char *script_path,
+                          cp_err *err) CP__WUR;
 
 /* Calls through the ops, so results cannot be ignored by mistake. */
 static inline CP__WUR struct cp__provider *

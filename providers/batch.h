@@ -1,0 +1,85 @@
+/* providers/batch.h — what the batch-scheduler providers share (Slurm now, PBS
+ * Pro/Torque next): the channel their tools run through, the submit scripts'
+ * two homes, and reading an ended block's output on the scheduler's side.
+ *
+ * A block's script is written to <run_dir>/submit_scripts/ (always, so the run
+ * directory shows what was submitted) and, when the channel's script_dir is
+ * elsewhere (ssh, or a local script_dir), put there through the channel. The
+ * scheduler's tools then see the remote copy, and the block's output files sit
+ * beside it, so their tails are read through the channel too.
+ *
+ * Not thread-safe by itself: the provider that embeds a cp__batch serialises its
+ * calls (provider.h).
+ */
+#ifndef CP_PROVIDERS_BATCH_H
+#define CP_PROVIDERS_BATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/err.h"
+#include "providers/channel.h"
+#include "providers/provider.h"
+
+struct cp__batch {
+    const char *provider;       /* the type's name, for messages (static) */
+    struct cp__channel *ch;     /* owned */
+    char *local_dir;            /* absolute <run_dir>/submit_scripts; owned */
+    char *remote_dir;           /* the scripts' directory on the channel's side; owned */
+    bool same_dir;              /* remote_dir is local_dir: nothing to put */
+    double cmd_timeout;         /* seconds per command */
+};
+
+/* Opens the channel cfg names (a copy of cfg is kept by the channel) and prepares
+ * both directories: <run_dir>/submit_scripts here, and the channel's script_dir
+ * (default: the same directory for local; ~/.cparsl/runs/<NNN>-<hash of the run
+ * directory> for ssh), created through the channel with mode 0700. cmd_timeout
+ * applies when cfg has none. provider is static text. 0, or -1 with err and
+ * nothing left open. */
+int cp__batch_open(struct cp__batch *b, const char *provider,
+                   const struct cp__channel_config *cfg, double cmd_timeout,
+                   const char *run_dir, cp_err *err) CP__WUR;
+/* The same with a channel the caller made (tests): takes ownership of ch, even on
+ * failure. remote_dir NULL: run_dir's submit_scripts. */
+int cp__batch_open_with(struct cp__batch *b, const char *provider, struct cp__channel *ch,
+                        const char *remote_dir, double cmd_timeout, const char *run_dir,
+                        cp_err *err) CP__WUR;
+/* Closes the channel and frees what b owns. A zeroed b is fine. */
+void cp__batch_close(struct cp__batch *b);
+
+/* job_name as a scheduler job name and file name: ASCII letters, digits, '_', '.'
+ * and '-' kept, everything else '_', at most 200 bytes, "block" when empty.
+ * Caller frees; NULL when memory runs out. */
+char *cp__batch_safe_name(const char *job_name);
+
+/* Whether path can stand, double-quoted, in a directive line (#SBATCH, #PBS):
+ * not empty, and no control characters, '"', '\\' or '%' (the schedulers expand
+ * %j and the like in output paths). */
+bool cp__batch_path_ok(const char *path);
+
+/* Reserves the script's name: creates <local_dir>/<name><ext> empty (or
+ * <name>.2<ext>, .3 … when taken: an earlier block's files are never
+ * overwritten). *local_path and *remote_path (caller frees) are where the script
+ * lives here and on the scheduler's side. 0, or -1 with err. */
+int cp__batch_reserve(struct cp__batch *b, const char *name, const char *ext,
+                      char **local_path, char **remote_path, cp_err *err) CP__WUR;
+/* Writes text to local_path and, unless same_dir, puts it at remote_path (mode
+ * 0700, atomically). 0, or -1 with err naming the file. */
+int cp__batch_store(struct cp__batch *b, const char *local_path, const char *remote_path,
+                    const char *text, cp_err *err) CP__WUR;
+
+/* Runs cmd through the channel within cmd_timeout (channel.h's run). */
+int cp__batch_run(struct cp__batch *b, const char *cmd, struct cp__channel_result *res,
+                  cp_err *err) CP__WUR;
+
+/* Fills st->stdout_tail and st->stderr_tail from st->stdout_path/stderr_path on
+ * the channel's side (the last CP_PROVIDER_TAIL_LINES lines of the last
+ * CP_PROVIDER_TAIL_BYTES bytes). A file that cannot be read leaves its tail
+ * NULL. -1 only when memory runs out. */
+int cp__batch_tails(struct cp__batch *b, struct cp__block_status *st);
+
+/* A command's complaint for an error message: its stderr (its stdout when stderr
+ * is empty), trimmed, lines joined by "; ", cut to fit n bytes. Returns buf. */
+char *cp__batch_output_text(const struct cp__channel_result *r, char *buf, size_t n);
+
+#endif
