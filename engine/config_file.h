@@ -137,6 +137,11 @@ const char *cp__config_executor_label(const struct cp__run_config *rc, size_t i)
  * parsl-run can warn about definitions nothing used). */
 const char *const *cp__config_used_defs(const struct cp__run_config *rc);
 
+/* parsl-run --render-submit: the submit script of one block of executor i
+ * (caller frees). NULL with err: ENOTSUP when the executor submits no batch jobs
+ * (thread_pool, a local provider), naming it. */
+char *cp__config_render_submit(const struct cp__run_config *rc, size_t i, cp_err *err) CP__WUR;
+
 void cp__run_config_free(struct cp__run_config *rc);       /* NULL is fine */
 
 #endif

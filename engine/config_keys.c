@@ -679,6 +679,21 @@ const char *cp__config_executor_label(const struct cp__run_config *rc, size_t i)
     return i < rc->nexecs ? rc->execs[i].label : NULL;
 }
 
+char *cp__config_render_submit(const struct cp__run_config *rc, size_t i, cp_err *err)
+{
+    if (i >= rc->nexecs) {
+        cp__errf(err, EINVAL, "no executor %zu", i);
+        return NULL;
+    }
+    const struct cp__rc_exec *e = &rc->execs[i];
+    if (!e->type->render_submit) {
+        cp__errf(err, ENOTSUP, "executor '%s' (%s) submits no batch jobs", e->label,
+                 e->type->name);
+        return NULL;
+    }
+    return e->type->render_submit(e->label, e->settings, err);
+}
+
 const char *const *cp__config_used_defs(const struct cp__run_config *rc)
 {
     return (const char *const *)rc->used_defs;

@@ -56,6 +56,13 @@ struct cp__exec_type {
     /* A short description for the run's log ("thread_pool, 8 threads") written
      * into buf (size n). */
     void (*describe)(const void *settings, char *buf, size_t n);
+    /* Optional (NULL: the type submits no batch jobs). The script one block of
+     * this executor would hand its scheduler, from the settings alone: nothing is
+     * started, written or connected (`parsl-run --render-submit`). Values known
+     * only once a run starts (the run directory, a port chosen at start) appear as
+     * placeholders. Caller owns the text; NULL with err (ENOTSUP when the
+     * executor's provider has no submit script). */
+    char *(*render_submit)(const char *label, const void *settings, cp_err *err);
 };
 
 /* Every type this build has, NULL-terminated (borrowed, static). */

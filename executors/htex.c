@@ -320,8 +320,9 @@ double cp__htex_drain_after(double drain_period, double walltime, double margin)
     return drain;
 }
 
-static char *build_worker_cmd(const struct htex_settings *s, const char *address, int port,
-                              const char *secret_path, double resource_interval)
+static char *build_worker_cmd(const struct htex_settings *s, const char *address,
+                              const char *port, const char *secret_path,
+                              double resource_interval)
 {
     char *prog = worker_program(), *cmd = prog ? cp__shell_quote(prog) : NULL;
     free(prog);
@@ -329,8 +330,7 @@ static char *build_worker_cmd(const struct htex_settings *s, const char *address
         return NULL;
     char num[64];
     int rc = add_arg(&cmd, "--addresses", address);
-    snprintf(num, sizeof num, "%d", port);
-    rc = rc ? rc : add_arg(&cmd, "--port", num);
+    rc = rc ? rc : add_arg(&cmd, "--port", port);
     rc = rc ? rc : add_arg(&cmd, "--secret-file", secret_path);
     if (!rc && s->pool.cores_per_worker > 0) {
         snprintf(num, sizeof num, "%.17g", s->pool.cores_per_worker);
@@ -769,10 +769,12 @@ static struct cp__executor *htex_create(const char *label, const void *settings,
     if (!(h->launcher = cp__launcher_copy(c->launcher, err)) ||
         !(h->prov = cp__provider_create(&s->provider, run_dir, err)))
         goto error;
+    char port[16];
+    snprintf(port, sizeof port, "%d", cp__interchange_port(h->ic));
     if ((any && !pool_addrs) ||
         !(h->worker_cmd = build_worker_cmd(s, any ? pool_addrs
                                                   : s->address ? s->address : "127.0.0.1",
-                                           cp__interchange_port(h->ic), secret_path,
+                                           port, secret_path,
                                            run->mon ? run->mon_interval : -1))) {
         cp__errf(err, ENOMEM, "out of memory");
         goto error;
@@ -798,6 +800,44 @@ error:
     free(pool_addrs);
     htex_destroy(&h->base);
     return NULL;
+}
+
+/* What start_block would submit for block 0, with the run's own values as
+ * placeholders: runinfo/NNN for the run directory, and the port when the
+ * interchange picks it at start. */
+static char *htex_render_submit(const char *label, const void *p, cp_err *err)
+{
+    const struct htex_settings *s = p;
+    const struct cp__provider_common *c = &s->provider.common;
+    bool any = s->address && strcmp(s->address, "auto") == 0;
+    char *addrs = any ? auto_addresses() : strdup(s->address ? s->address : "127.0.0.1");
+    char port[32];
+    if (s->worker_port > 0)
+        snprintf(port, sizeof port, "%d", s->worker_port);
+    else
+        snprintf(port, sizeof port, "PORT");
+    char *dir = cp__strdup_printf("runinfo/NNN/%s", label);
+    char *secret = dir ? cp__strdup_printf("%s/wire.secret", dir) : NULL;
+    char *job_name = cp__strdup_printf("parsl.%s.block-0", label);
+    char *worker = addrs && secret ? build_worker_cmd(s, addrs, port, secret, -1) : NULL;
+    char *cmd = worker ? cp__strdup_printf("%s --block-id 0 --logdir %s/block-0", worker, dir)
+                       : NULL;
+    char *scripts = dir ? cp__strdup_printf("%s/submit_scripts", dir) : NULL;
+    char *text = NULL, *script = NULL;
+    if (!cmd || !scripts || !job_name)
+        cp__errf(err, ENOMEM, "out of memory");
+    else if ((text = cp__launcher_render(c->launcher, cmd, 1, c->nodes_per_block, scripts,
+                                         job_name, err)))
+        script = cp__provider_render(&s->provider, text, 1, job_name, NULL, err);
+    free(addrs);
+    free(dir);
+    free(secret);
+    free(job_name);
+    free(worker);
+    free(cmd);
+    free(scripts);
+    free(text);
+    return script;
 }
 
 static const char *const *all_keys(void)
@@ -833,4 +873,5 @@ const struct cp__exec_type cp__exec_type_high_throughput = {
     .free_settings = settings_free,
     .set_workers = NULL,
     .describe = htex_describe,
+    .render_submit = htex_render_submit,
 };

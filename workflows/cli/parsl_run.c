@@ -37,6 +37,7 @@ struct args {
     int max_workers;
     bool check, quiet;
     bool resume;                /* --resume */
+    bool render;                /* --render-submit */
     bool monitor;               /* --monitor */
     const char *monitor_db;     /* --monitor=DB, or NULL */
 };
@@ -49,6 +50,8 @@ static const char usage[] =
     "\n"
     "  --check              validate the workflow and its config, run nothing\n"
     "  --dag dot|mermaid    print the task graph and exit\n"
+    "  --render-submit      print the batch script one block of each executor would\n"
+    "                       submit, and exit (WORKFLOW may be left out with --config)\n"
     "  --config C           a config file or template name (overrides config:)\n"
     "  -D, --define K=V     set workflow var K (and ${K} in the config)\n"
     "  --run-dir DIR        root of runinfo/NNN (default: runinfo beside the workflow)\n"
@@ -82,6 +85,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         {"run-dir", required_argument, NULL, 'r'}, {"max-workers", required_argument, NULL, 'j'},
         {"quiet", no_argument, NULL, 'q'},      {"help", no_argument, NULL, 'h'},
         {"monitor", optional_argument, NULL, 'M'}, {"resume", no_argument, NULL, 'R'},
+        {"render-submit", no_argument, NULL, 'S'},
         {"version", no_argument, NULL, 'V'},    {NULL, 0, NULL, 0},
     };
     a->defs = calloc((size_t)argc + 1, sizeof *a->defs);
@@ -106,6 +110,7 @@ static int parse_args(int argc, char **argv, struct args *a)
             break;
         case 'r': a->run_dir = optarg; break;
         case 'R': a->resume = true; break;
+        case 'S': a->render = true; break;
         case 'M':
             if (optarg && !*optarg)
                 return bad_usage("%s", "--monitor=DB needs a file path");
@@ -127,6 +132,8 @@ static int parse_args(int argc, char **argv, struct args *a)
             return bad_usage("unknown option '%s'", argv[optind - 1]);
         }
     }
+    if (a->render && a->config && optind == argc)
+        return -1;      /* --render-submit --config C: no workflow needed */
     if (optind != argc - 1)
         return bad_usage("%s", optind == argc ? "which workflow? give WORKFLOW.yaml"
                                               : "give exactly one workflow file");
@@ -262,6 +269,33 @@ static void catch_signals(void)
     sigaction(SIGTERM, &sa, NULL);
 }
 
+/* --render-submit: every executor's block script on stdout. */
+static int render_submit(const struct cp__run_config *rc)
+{
+    int shown = 0;
+    for (size_t i = 0; i < cp__config_executor_count(rc); i++) {
+        cp_err err = {0};
+        char *text = cp__config_render_submit(rc, i, &err);
+        if (!text) {
+            fprintf(stderr, "parsl-run: %s\n", err.text);
+            if (err.code != ENOTSUP)
+                return EXIT_BAD_INPUT;
+            continue;
+        }
+        printf("%s# --- executor '%s': the script of one block (not submitted) ---\n%s",
+               shown ? "\n" : "", cp__config_executor_label(rc, i), text);
+        if (text[0] && text[strlen(text) - 1] != '\n')
+            putchar('\n');
+        free(text);
+        shown++;
+    }
+    if (!shown) {
+        fprintf(stderr, "parsl-run: no executor of this config submits batch jobs\n");
+        return EXIT_BAD_INPUT;
+    }
+    return EXIT_OK;
+}
+
 /* Runs wf under rc; the exit status. */
 static int run(const struct args *a, const struct cp__wf *wf, const struct cp__run_config *rc)
 {
@@ -329,6 +363,13 @@ int main(int argc, char **argv)
     if (status >= 0)
         goto out;
     status = EXIT_BAD_INPUT;
+    if (a.render && !a.workflow) {
+        if (!(rc = cp__config_load(a.config, ".", a.defs, a.ndefs, &err)))
+            fprintf(stderr, "%s\n", err.text);
+        else
+            status = render_submit(rc);
+        goto out;
+    }
     if (!(wf = cp__wf_load(a.workflow, a.defs, a.ndefs, &err)) ||
         !(rc = load_config(&a, wf, &err)) || check_executors(wf, rc, &err) != 0) {
         fprintf(stderr, "%s\n", err.text);
@@ -348,6 +389,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "parsl-run: %s\n", err.text);
         status = text ? EXIT_OK : EXIT_BAD_INPUT;
         free(text);
+    } else if (a.render) {
+        status = render_submit(rc);
     } else if (a.check) {
         printf("%s: ok: %zu apps, %zu tasks, %zu task instances; executors: %s\n", a.workflow,
                wf->napps, wf->ntasks, wf->ninsts, cp__config_labels(rc));
