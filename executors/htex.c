@@ -331,6 +331,11 @@ static char *build_worker_cmd(const struct htex_settings *s, const char *address
     char num[64];
     int rc = add_arg(&cmd, "--addresses", address);
     rc = rc ? rc : add_arg(&cmd, "--port", port);
+    /* Pools run where the engine runs, whichever directory the scheduler (or
+     * an ssh login) starts their job in: relative task paths mean the same. */
+    char cwd[PATH_MAX];
+    if (!rc && getcwd(cwd, sizeof cwd))
+        rc = add_arg(&cmd, "--workdir", cwd);
     rc = rc ? rc : add_arg(&cmd, "--secret-file", secret_path);
     if (!rc && s->pool.cores_per_worker > 0) {
         snprintf(num, sizeof num, "%.17g", s->pool.cores_per_worker);

@@ -34,6 +34,7 @@ static const char usage[] =
 "                              GPUs each; write one numeric name as \"4;\")\n"
 "  --prefetch-capacity N       tasks queued beyond the workers (default 0)\n"
 "  --drain-period S            after S seconds take no new work, finish, exit\n"
+"  --workdir DIR               run in DIR (the engine's working directory) first\n"
 "  --resource-interval S       sample each running task's CPU, memory and I/O every\n"
 "                              S seconds and at its start and end (0: start and end)\n"
 "  --encrypted                 ask for sealed frames\n"
@@ -132,7 +133,7 @@ static int read_secret(const char *file, unsigned char secret[CP_WIRE_SECRET_LEN
 }
 
 enum { O_ADDR = 256, O_PORT, O_SECRET, O_BLOCK, O_POOL, O_CPW, O_MPW, O_MAXW, O_AFF, O_ACC,
-       O_PREFETCH, O_DRAIN, O_ENC, O_LIB, O_LOGDIR, O_RES, O_HELP };
+       O_PREFETCH, O_DRAIN, O_ENC, O_LIB, O_LOGDIR, O_RES, O_WORKDIR, O_HELP };
 
 static const struct option longopts[] = {
     {"addresses", required_argument, 0, O_ADDR}, {"port", required_argument, 0, O_PORT},
@@ -146,10 +147,13 @@ static const struct option longopts[] = {
     {"drain-period", required_argument, 0, O_DRAIN}, {"encrypted", no_argument, 0, O_ENC},
     {"app-library", required_argument, 0, O_LIB}, {"logdir", required_argument, 0, O_LOGDIR},
     {"resource-interval", required_argument, 0, O_RES},
+    {"workdir", required_argument, 0, O_WORKDIR},
     {"help", no_argument, 0, O_HELP}, {0, 0, 0, 0},
 };
 
 /* One option into o; 0, CP_POOL_EXIT_USAGE, or -1 for --help. */
+static const char *workdir;
+
 static int option(int c, char *arg, struct cp__pool_opts *o, const char ***addrs,
                   const char ***accs, const char **secret_file)
 {
@@ -195,6 +199,7 @@ static int option(int c, char *arg, struct cp__pool_opts *o, const char ***addrs
     case O_LIB: o->app_library = arg; return 0;
     case O_LOGDIR: o->logdir = arg; return 0;
     case O_RES: return num("--resource-interval", arg, 0, &o->resource_interval);
+    case O_WORKDIR: workdir = arg; return 0;
     case O_HELP: fputs(usage, stdout); return -1;
     default: return bad("%s%s", "unknown option", "");
     }
@@ -215,6 +220,11 @@ int main(int argc, char **argv)
         rc = bad("--addresses is required%s%s", "", "");
     if (rc == 0 && !o.port)
         rc = bad("--port is required%s%s", "", "");
+    /* First, so relative paths (the secret, the log, the tasks' files) mean what
+     * they mean to the engine, wherever the scheduler started us. */
+    if (rc == 0 && workdir && chdir(workdir) != 0)
+        rc = bad("--workdir %s: %s (tasks must run in the engine's directory: keep it on a "
+                 "filesystem this node shares)", workdir, strerror(errno));
     if (rc == 0 && o.app_library && access(o.app_library, R_OK) != 0)
         rc = bad("--app-library %s: %s", o.app_library, strerror(errno));
     if (rc == 0)

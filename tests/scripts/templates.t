@@ -34,7 +34,8 @@ YAML
 # The parts of a rendered script that belong to this machine and this build.
 normalize() {
     sed -e "s#$BUILD/parsl-worker#PARSL_WORKER#g" \
-        -e "s#--addresses '\\\\''[0-9.,]*'\\\\''#--addresses '\\\\''ADDRESSES'\\\\''#g"
+        -e "s#--addresses '\\\\''[0-9.,]*'\\\\''#--addresses '\\\\''ADDRESSES'\\\\''#g" \
+        -e "s#--workdir '\\\\''[^']*'\\\\''#--workdir '\\\\''WORKDIR'\\\\''#g"
 }
 names=$(cd templates && ls *.yaml | sed 's/\.yaml$//' | grep -v '^local$')
 for t in $names; do

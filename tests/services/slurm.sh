@@ -4,7 +4,7 @@
 # on localhost, no accounting database (sacct -X fails, as on many clusters, so
 # the provider's squeue path runs; `sacct -c` reads the job completion log).
 #
-#   up    starts what is not running yet and waits until the node is idle;
+#   up    starts what is not running yet and waits until the node takes jobs;
 #         prints what it starts. Idempotent, and counted: every `up` needs its
 #         `down`, and only the last `down` stops the daemons, so test scripts
 #         running in parallel can share the cluster.
@@ -38,7 +38,11 @@ PATH=$PATH:/usr/sbin
 
 alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
-idle() { [ "$(sinfo -h -o '%T' 2>/dev/null | sort -u | tr -d '\n')" = idle ]; }
+# The node takes jobs: idle, or busy with another test's (the cluster is shared).
+idle() {
+    st=$(sinfo -h -o '%T' 2>/dev/null | sort -u | tr -d '\n')
+    case $st in idle | mixed | allocated | completing) return 0 ;; *) return 1 ;; esac
+}
 
 start_munge() {
     if [ -S /run/munge/munge.socket.2 ] && munge -n >/dev/null 2>&1; then

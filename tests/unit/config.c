@@ -384,7 +384,8 @@ static void templates(void)
     ok(!rc, "an unknown template fails");
     is_str(err.text, "unknown config template 'lokal' (did you mean 'local'?)", "... with a hint");
     rc = cp__config_load("zzzzzzzz", ".", NULL, 0, &err);
-    like(err.text, "one of: local, ", "an unknown name lists the templates: %s", err.text);
+    like(err.text, "one of: anvil, ", "an unknown name lists the templates: %s", err.text);
+    like(err.text, " local, ", "... the embedded local among them");
     like(err.text, "mine", "... those on the path too");
     unsetenv("CPARSL_TEMPLATE_PATH");
     rc = cp__config_load("local", ".", NULL, 0, &err);

@@ -23,7 +23,7 @@ WORKERCOUNT=1
 
 CMD_SCRIPT='runinfo/NNN/anvil/submit_scripts/cmd_parsl.anvil.block-0.sh'
 rm -f "$CMD_SCRIPT"
-(umask 077 && printf '%s\n' ''\''PARSL_WORKER'\'' --addresses '\''ADDRESSES'\'' --port '\''PORT'\'' --secret-file '\''runinfo/NNN/anvil/wire.secret'\'' --cores-per-worker '\''1'\'' --max-workers-per-node '\''128'\'' --cpu-affinity '\''block'\'' --drain-period '\''3540'\'' --encrypted --block-id 0 --logdir runinfo/NNN/anvil/block-0' > "$CMD_SCRIPT")
+(umask 077 && printf '%s\n' ''\''PARSL_WORKER'\'' --addresses '\''ADDRESSES'\'' --port '\''PORT'\'' --workdir '\''WORKDIR'\'' --secret-file '\''runinfo/NNN/anvil/wire.secret'\'' --cores-per-worker '\''1'\'' --max-workers-per-node '\''128'\'' --cpu-affinity '\''block'\'' --drain-period '\''3540'\'' --encrypted --block-id 0 --logdir runinfo/NNN/anvil/block-0' > "$CMD_SCRIPT")
 chmod u+x "$CMD_SCRIPT"
 
 srun --ntasks 1 -l bash "$CMD_SCRIPT"

@@ -23,7 +23,7 @@ WORKERCOUNT=1
 
 CMD_SCRIPT='runinfo/NNN/stampede3/submit_scripts/cmd_parsl.stampede3.block-0.sh'
 rm -f "$CMD_SCRIPT"
-(umask 077 && printf '%s\n' ''\''PARSL_WORKER'\'' --addresses '\''ADDRESSES'\'' --port '\''PORT'\'' --secret-file '\''runinfo/NNN/stampede3/wire.secret'\'' --cores-per-worker '\''1'\'' --max-workers-per-node '\''48'\'' --cpu-affinity '\''block'\'' --drain-period '\''3540'\'' --encrypted --block-id 0 --logdir runinfo/NNN/stampede3/block-0' > "$CMD_SCRIPT")
+(umask 077 && printf '%s\n' ''\''PARSL_WORKER'\'' --addresses '\''ADDRESSES'\'' --port '\''PORT'\'' --workdir '\''WORKDIR'\'' --secret-file '\''runinfo/NNN/stampede3/wire.secret'\'' --cores-per-worker '\''1'\'' --max-workers-per-node '\''48'\'' --cpu-affinity '\''block'\'' --drain-period '\''3540'\'' --encrypted --block-id 0 --logdir runinfo/NNN/stampede3/block-0' > "$CMD_SCRIPT")
 chmod u+x "$CMD_SCRIPT"
 
 srun --ntasks 1 -l bash "$CMD_SCRIPT"
