@@ -113,6 +113,7 @@ struct val {
 struct row {
     struct row *next;
     enum kind kind;
+    bool folded;                        /* a later row of its batch holds its data */
     int n;
     struct val v[];                     /* then the bytes of the strings */
 };
@@ -246,6 +247,7 @@ static int enqueue(struct cp__mon *m, enum kind k, const struct val *v, int n)
     }
     r->next = NULL;
     r->kind = k;
+    r->folded = false;
     r->n = n;
     char *p = (char *)(r->v + n);
     for (int i = 0; i < n; i++) {
@@ -293,6 +295,61 @@ static void note_failure(struct cp__mon *m, int rc)
     memcpy(m->last_error, msg, sizeof msg);
 }
 
+/* Folds rows of one batch that a later row makes redundant, so SQLite sees each
+ * task and try once per batch rather than once per state: a try's rows are
+ * cumulative (each carries every time known so far) and replace each other, and
+ * a task's end is an UPDATE of the row its start inserted. For a task that starts
+ * and ends within one flush interval that turns five statements into two, and
+ * the rows in the file are the same. An optimisation only: without memory for
+ * the table, every row is written as it came. */
+struct fold_slot {
+    int64_t task, try_;
+    int cls;                            /* 0 empty, 1 try, 2 task */
+    struct row *r;
+};
+
+static void fold(struct row *rows)
+{
+    size_t n = 0;
+    for (struct row *r = rows; r; r = r->next)
+        n += r->kind == K_TRY || r->kind == K_TASK || r->kind == K_TASK_END;
+    if (n < 2)
+        return;
+    size_t cap = 16;
+    while (cap < 2 * n)
+        cap <<= 1;
+    struct fold_slot *tab = calloc(cap, sizeof *tab);
+    if (!tab)
+        return;
+    for (struct row *r = rows; r; r = r->next) {
+        int cls = r->kind == K_TRY ? 1 : r->kind == K_TASK || r->kind == K_TASK_END ? 2 : 0;
+        if (!cls || r->folded)
+            continue;
+        int64_t task = r->v[0].i, try_ = cls == 1 ? r->v[1].i : 0;
+        uint64_t h = ((uint64_t)task * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)try_ << 1) ^
+                     (uint64_t)cls;
+        size_t i = (size_t)(h ^ (h >> 29)) & (cap - 1);
+        while (tab[i].cls && !(tab[i].cls == cls && tab[i].task == task && tab[i].try_ == try_))
+            i = (i + 1) & (cap - 1);
+        struct fold_slot *sl = &tab[i];
+        if (!sl->cls) {
+            *sl = (struct fold_slot){task, try_, cls, r};
+            continue;
+        }
+        struct row *prev = sl->r;
+        if (r->kind == K_TASK_END && prev->kind == K_TASK) {
+            prev->v[11] = r->v[1];      /* task_time_returned */
+            prev->v[12] = r->v[2];      /* task_fail_count */
+            prev->v[13] = r->v[3];      /* task_fail_cost */
+            r->folded = true;
+        } else {
+            prev->folded = true;        /* a replace, or a later UPDATE of the same */
+            sl->r = r;
+        }
+    }
+    free(tab);
+}
+
 /* Writes rows in one transaction: SQLITE_OK when committed, otherwise rolled back
  * (the caller keeps the rows). Counts rows that changed the file and rows SQLite
  * did not store (duplicates of a Parsl key, refused rows). */
@@ -302,6 +359,10 @@ static int write_batch(struct cp__mon *m, const struct row *rows, uint64_t *writ
     uint64_t w = 0, ig = 0;
     int rc = sqlite3_exec(m->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     for (const struct row *r = rows; r && rc == SQLITE_OK; r = r->next) {
+        if (r->folded) {
+            w++;                        /* its data went into a later row */
+            continue;
+        }
         sqlite3_stmt *st = m->st[r->kind];
         rc = bind_vals(st, r->v, r->n);
         if (rc == SQLITE_OK)
@@ -381,6 +442,7 @@ static void *writer_main(void *arg)
         uint64_t written = 0, ignored = 0;
         int rc = SQLITE_OK;
         bool tried = pend != NULL;
+        fold(pend);
         if (pend && (rc = write_batch(m, pend, &written, &ignored)) == SQLITE_OK) {
             free_rows(pend);
             pend = pend_tail = NULL;
