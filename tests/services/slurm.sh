@@ -48,7 +48,7 @@ start_munge() {
     install -d -o munge -g munge -m 0755 /run/munge
     install -d -o munge -g munge -m 0700 /var/log/munge /var/lib/munge
     say "starting munged"
-    runuser -u munge -- /usr/sbin/munged
+    runuser -u munge -- /usr/sbin/munged 9>&-
     munge -n | unmunge >/dev/null || die "munge does not work"
     echo started > "$STATE/munge.ours"
 }
