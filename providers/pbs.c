@@ -404,9 +404,22 @@ done:
 
 /* ------------------------------------------------------------ cancel */
 
+/* Whether qdel's refusal says the job has ended already (PBS Pro "Job has
+ * finished", Torque "invalid state for job - COMPLETE" or an unknown id; Slurm's
+ * wrapper prints nothing then). */
+static bool says_ended(const struct cp__channel_result *r)
+{
+    bool blank = (!r->out || !r->out[strspn(r->out, " \t\r\n")]) &&
+                 (!r->err_text || !r->err_text[strspn(r->err_text, " \t\r\n")]);
+    return blank || mentions(r, "Unknown Job Id") || mentions(r, "has finished") ||
+           mentions(r, "COMPLETE") || mentions(r, "already");
+}
+
 /* qdel of jobs (n > 0); marks them cancelled when it says yes. When it says no,
  * the jobs that have ended meanwhile are fine (cancel's contract) and the others
- * are tried alone, so one bad id does not hide the rest. */
+ * are tried alone, so one bad id does not hide the rest. A lone job that qdel
+ * says has ended, but qstat still lists (it is finishing), is left to the next
+ * status call. */
 static int qdel(struct pbs_provider *pp, struct pjob *const *jobs, size_t n, cp_err *err)
 {
     char *words = id_words(jobs, n);
@@ -429,9 +442,13 @@ static int qdel(struct pbs_provider *pp, struct pjob *const *jobs, size_t n, cp_
         for (size_t i = 0; rc == 0 && i < n; i++)
             if (!jobs[i]->final)
                 left[k++] = jobs[i];
-        if (rc == 0 && k == n)
-            rc = cp__errf(err, EIO, "qdel failed (exit %d): %s", r.exit_code, text);
-        for (size_t i = 0; rc == 0 && i < k; i++)
+        if (rc == 0 && k == 1 && n == 1 && says_ended(&r))
+            CP_INFO(pp->name, "qdel says job %s has ended (%s); qstat will tell how",
+                    left[0]->id, text[0] ? text : "no message");
+        else if (rc == 0 && k == n && n == 1)
+            rc = cp__errf(err, EIO, "qdel %s failed (exit %d): %s", left[0]->id, r.exit_code,
+                          text[0] ? text : "no message");
+        for (size_t i = 0; rc == 0 && n > 1 && i < k; i++)
             rc = qdel(pp, &left[i], 1, err);
         free(left);
     }

@@ -659,6 +659,14 @@ static void test_torque_provider(void)
                                       "    exit_status = 271\n", NULL},
         {"qdel '60.torque01'", 0, "", NULL},
         {"qstat '60.torque01'", 0, "60.torque01 n ada 0 R batch\n", NULL},
+        /* someone else's job */
+        {"qdel '61.torque01'", 159, "", "qdel: Unauthorized Request  MSG=operation not "
+                                        "permitted 61.torque01\n"},
+        {"qstat '61.torque01'", 0, "61.torque01 n bob 0 R batch\n", NULL},
+        /* a job finishing as we qdel it: qstat still says R */
+        {"qdel '62.torque01'", 170, "", "qdel: Request invalid for state of job MSG=invalid "
+                                        "state for job - COMPLETE 62.torque01\n"},
+        {"qstat '62.torque01'", 0, "62.torque01 n ada 0 R batch\n", NULL},
     };
     struct cp__provider_config cfg;
     struct cp__provider *p = fake_provider("type: torque\nlauncher: simple\n", r, N(r), &cfg);
@@ -708,6 +716,16 @@ static void test_torque_provider(void)
            st[1].state == CP_BLOCK_CANCELLED,
        "... failed (exit 271: SIGTERM) and cancelled");
     cp__block_status_clear_n(st, 2);
+
+    const char *other[1] = {"61.torque01"};
+    rc = cp__provider_cancel(p, other, 1, cancelled, &err);
+    ok(rc == -1 && !cancelled[0] &&
+           strstr(err.text, "qdel 61.torque01 failed (exit 159): qdel: Unauthorized Request"),
+       "qdel refused for a running job: cancel fails with qdel's message");
+    const char *ending[1] = {"62.torque01"};
+    rc = cp__provider_cancel(p, ending, 1, cancelled, &err);
+    ok(rc == 0 && cancelled[0], "qdel saying the job is COMPLETE while qstat still lists it "
+                                "running: it has ended, not an error");
 
     const char *evil[1] = {"1; touch /tmp/pwned"};
     cmds[0] = '\0';
