@@ -115,6 +115,21 @@ static bool mentions(const struct cp__channel_result *r, const char *what)
     return (r->err_text && strcasestr(r->err_text, what)) || (r->out && strcasestr(r->out, what));
 }
 
+/* A command's complaint for an error message, like cp__batch_output_text, but
+ * when it does not fit its end is kept: qsub's reason comes last (Slurm's
+ * wrapper first repeats the whole sbatch command line). Returns buf. */
+static char *complaint(const struct cp__channel_result *r, char *buf, size_t n)
+{
+    char full[4096];
+    cp__batch_output_text(r, full, sizeof full);
+    size_t len = strlen(full);
+    if (len < n)
+        memcpy(buf, full, len + 1);
+    else
+        snprintf(buf, n, "...%s", full + len - (n - 4));
+    return buf;
+}
+
 /* qstat's ways of saying that some ids are not (or no longer) jobs: the rest of
  * its output still stands. 153 is PBS's "unknown job id" (and the status of
  * Slurm's wrapper when it lists none). */
@@ -188,7 +203,7 @@ static int query_batch(struct pbs_provider *pp, struct pjob *const *jobs, size_t
         } else if (!only_unknown_ids(&r)) {
             char text[300];
             rc = cp__errf(err, EIO, "%s failed (exit %d): %s", base, r.exit_code,
-                          cp__batch_output_text(&r, text, sizeof text));
+                          complaint(&r, text, sizeof text));
         } else if (pp->s.flavor == CP_PBS_TORQUE) {
             cp__pbs_read_brief(r.out, ids, n, info);
         } else if (pp->qmode == Q_JSON) {
@@ -244,7 +259,7 @@ static int follow_up(struct pbs_provider *pp, struct pjob *j, struct cp__pbs_inf
         } else {
             char text[300];
             rc = cp__errf(err, EIO, "%s failed (exit %d): %s", cmd, r.exit_code,
-                          cp__batch_output_text(&r, text, sizeof text));
+                          complaint(&r, text, sizeof text));
         }
         cp__channel_result_clear(&r);
     }
@@ -435,7 +450,7 @@ static int qdel(struct pbs_provider *pp, struct pjob *const *jobs, size_t n, cp_
         CP_INFO(pp->name, "cancelled: %s", cmd);
     } else if (rc == 0) {
         char text[300];
-        cp__batch_output_text(&r, text, sizeof text);
+        complaint(&r, text, sizeof text);
         struct pjob **left = calloc(n, sizeof *left);
         rc = left ? refresh(pp, (struct pjob **)jobs, n, err) : oom(err);
         size_t k = 0;
@@ -572,9 +587,9 @@ static char *qsub(struct pbs_provider *pp, const char *bid, const char *name, co
         else
             cp__err_prefix(err, "submitting block %s (%s)", bid, remote);
     } else if (r.exit_code != 0) {
-        char out[400];
+        char out[320];
         cp__errf(err, EIO, "qsub rejected block %s (exit %d, script %s): %s", bid, r.exit_code,
-                 remote, cp__batch_output_text(&r, out, sizeof out));
+                 remote, complaint(&r, out, sizeof out));
     } else if (!(id = cp__pbs_parse_job_id(r.out))) {
         char out[300];
         cp__errf(err, EPROTO, "qsub accepted block %s but named no job id: '%s'", bid,

@@ -89,6 +89,9 @@ static const struct letter pro_letters[] = {
     {'R', CP_BLOCK_RUNNING}, {'E', CP_BLOCK_RUNNING}, {'B', CP_BLOCK_RUNNING},
     {'H', CP_BLOCK_HELD},    {'S', CP_BLOCK_HELD},    {'U', CP_BLOCK_HELD},
     {'F', CP_BLOCK_COMPLETED}, {'X', CP_BLOCK_COMPLETED},
+    /* Not PBS Pro's, but what servers of Torque descent (and Slurm's wrapper)
+     * print for an ended job: taken as ended rather than active for ever. */
+    {'C', CP_BLOCK_COMPLETED},
 };
 
 /* Torque (parsl-notes §4): C completed, E exiting after having run (its

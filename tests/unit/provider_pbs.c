@@ -233,7 +233,7 @@ static void test_states(void)
     };
     const struct row pro[] = {
         {"QWT", CP_BLOCK_PENDING}, {"REB", CP_BLOCK_RUNNING}, {"HSU", CP_BLOCK_HELD},
-        {"FX", CP_BLOCK_COMPLETED}, {"MZC", CP_BLOCK_UNKNOWN},
+        {"FXC", CP_BLOCK_COMPLETED}, {"MZ", CP_BLOCK_UNKNOWN},
     };
     const struct row torque[] = {
         {"QWT", CP_BLOCK_PENDING}, {"RB", CP_BLOCK_RUNNING}, {"HSU", CP_BLOCK_HELD},
