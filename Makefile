@@ -22,6 +22,9 @@ SANFLAGS := -fsanitize=$(SAN) -fno-sanitize-recover=all -fno-omit-frame-pointer
 endif
 comma := ,
 
+# jansson: JSON (qstat -F json of the pbspro provider; Kubernetes later).
+DEPS    += jansson
+
 DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(DEPS) 2>/dev/null)
 DEP_LIBS   := $(shell $(PKG_CONFIG) --libs $(DEPS) 2>/dev/null)
 
@@ -58,7 +61,7 @@ all: deps lib bin examples
 
 deps:
 	@$(PKG_CONFIG) --exists --print-errors $(DEPS) || \
-	  { echo "missing libraries: run ./dev deps (installs: libuv1-dev libmsgpack-dev libsodium-dev libyaml-dev libsqlite3-dev libssh-dev)" >&2; exit 1; }
+	  { echo "missing libraries: run ./dev deps (installs: libuv1-dev libmsgpack-dev libsodium-dev libyaml-dev libsqlite3-dev libssh-dev libjansson-dev)" >&2; exit 1; }
 
 lib: $(BUILD)/libcparsl.a $(BUILD)/libcparsl.so $(BUILD)/cparsl.pc
 

@@ -527,11 +527,13 @@ void cp__provider_config_fini(struct cp__provider_config *cfg)
 const struct cp__provider_ops *const cp__provider_types[] = {
     &cp__provider_local,
     &cp__provider_slurm,
+    &cp__provider_pbspro,
+    &cp__provider_torque,
     NULL,
 };
 
 const char *const cp__provider_types_planned[] = {
-    "pbspro", "torque", "kubernetes", "aws", NULL,
+    "kubernetes", "aws", NULL,
 };
 
 const struct cp__provider_ops *cp__provider_type_find(const char *name)

@@ -244,6 +244,8 @@ const struct cp__provider_ops *cp__provider_type_find(const char *name);
 
 extern const struct cp__provider_ops cp__provider_local;
 extern const struct cp__provider_ops cp__provider_slurm;
+extern const struct cp__provider_ops cp__provider_pbspro;
+extern const struct cp__provider_ops cp__provider_torque;
 
 /* The seconds between a config's status calls: its status_polling_interval, or
  * its type's. */

@@ -39,9 +39,9 @@ sanflags=""
 [ -n "$san" ] && sanflags="-fsanitize=$CP_SAN"
 # shellcheck disable=SC2086
 if $CC $sanflags $flags "$tmp/p.c" -o "$tmp/p" -Wl,-Bstatic $libs -Wl,-Bdynamic \
-       $(pkg-config --libs libuv msgpack libsodium yaml-0.1 sqlite3 libssh) -pthread -ldl -lm 2>"$tmp/cc.err" ||
+       $(pkg-config --libs libuv msgpack libsodium yaml-0.1 sqlite3 libssh jansson) -pthread -ldl -lm 2>"$tmp/cc.err" ||
    $CC $sanflags $flags "$tmp/p.c" -o "$tmp/p" "$root/lib/libcparsl.a" \
-       $(pkg-config --libs libuv msgpack libsodium yaml-0.1 sqlite3 libssh) -pthread -ldl -lm 2>>"$tmp/cc.err"; then
+       $(pkg-config --libs libuv msgpack libsodium yaml-0.1 sqlite3 libssh jansson) -pthread -ldl -lm 2>>"$tmp/cc.err"; then
     echo "ok 3 - a program builds with pkg-config --cflags/--libs cparsl"
 else
     echo "not ok 3 - a program builds with pkg-config"; sed 's/^/# /' "$tmp/cc.err"

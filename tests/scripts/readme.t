@@ -12,7 +12,7 @@ san=""
 [ -n "${CP_SAN:-}" ] && san="-fsanitize=$CP_SAN -fno-sanitize-recover=all"
 # shellcheck disable=SC2046,SC2086
 if $CC -std=gnu11 -Wall -Wextra -Werror $san -Iinclude "$tmp/prog.c" "$BUILD/libcparsl.a" \
-       $(pkg-config --libs libuv msgpack libsodium yaml-0.1 sqlite3 libssh) -pthread -ldl -lm -o "$tmp/prog" 2>"$tmp/cc.err"; then
+       $(pkg-config --libs libuv msgpack libsodium yaml-0.1 sqlite3 libssh jansson) -pthread -ldl -lm -o "$tmp/prog" 2>"$tmp/cc.err"; then
     echo "ok 1 - the README program compiles with -Wall -Wextra -Werror"
 else
     echo "not ok 1 - the README program compiles"; sed 's/^/# /' "$tmp/cc.err"

@@ -358,12 +358,12 @@ static void test_config(void)
     is_str(parse_err("type: locl\n"),
            "cfg.yaml:1:7: unknown provider type 'locl' (did you mean 'local'?)",
            "unknown type: did you mean");
-    is_str(parse_err("type: pbspro\n"),
-           "cfg.yaml:1:7: provider type 'pbspro' is not supported yet by this build (it has: "
-           "local, slurm)", "a planned type is 'not supported yet'");
+    is_str(parse_err("type: kubernetes\n"),
+           "cfg.yaml:1:7: provider type 'kubernetes' is not supported yet by this build (it "
+           "has: local, slurm, pbspro, torque)", "a planned type is 'not supported yet'");
     is_str(parse_err("nodes_per_block: 1\n"),
-           "cfg.yaml:1:1: provider of executor 'htex' has no type (one of: local, slurm)",
-           "no type");
+           "cfg.yaml:1:1: provider of executor 'htex' has no type (one of: local, slurm, pbspro, "
+           "torque)", "no type");
     is_str(parse_err("- local\n"),
            "cfg.yaml:1:1: provider of executor 'htex' must be a mapping (type, "
            "nodes_per_block, ...), got a list", "not a mapping");
