@@ -65,7 +65,11 @@ for t in $names; do
     fi
 done
 
-# sbatch --test-only on the real cluster.
+# sbatch --test-only on the real cluster; PBS scripts through Slurm's Torque
+# wrapper, submitted held (qsub -h) and deleted: it passes #PBS -N, -q, -A,
+# walltime and nodes:ppn on to Slurm, so those are judged for real; PBS Pro's
+# select and filesystems resources and NSCC's -P project only by the golden
+# files (sbatch does not know -P).
 if "$SVC" up > "$tmp/svc" 2>&1; then
     up=1
     sed 's/^/# /' "$tmp/svc"
@@ -86,6 +90,22 @@ for t in $names; do
     else
         nok "$t: sbatch --test-only accepts its script"
         echo "$out" | head -5 | sed 's/^/#   /'
+    fi
+done
+for t in $names; do
+    grep -q '^#PBS' "$tmp/$t.sh" || continue
+    [ "$up" = 1 ] || { nok "$t: qsub -h (no cluster)"; continue; }
+    mkdir -p "$tmp/out"
+    sed -e '/^# ---/d' -e "s#<script_dir>#$tmp/out#g" -e 's/^#PBS -q .*/#PBS -q debug/' \
+        -e 's/^#PBS -l nodes=[0-9]*/#PBS -l nodes=1/' -e 's/^#PBS -l select=[0-9]*/#PBS -l select=1/' \
+        -e '/^#PBS -P /d' \
+        "$tmp/$t.sh" > "$tmp/$t.test.sh"
+    if id=$(cd "$tmp" && qsub -h "$tmp/$t.test.sh" 2>&1) && [ -n "$id" ] && [ "${id//[0-9]/}" = "" ]; then
+        ok "$t: Slurm's qsub accepts its script (job $id, held, then deleted)"
+        qdel "$id" >/dev/null 2>&1
+    else
+        nok "$t: Slurm's qsub accepts its script"
+        echo "$id" | tail -3 | sed 's/^/#   /'
     fi
 done
 echo "1..$n"
