@@ -39,7 +39,7 @@ LIB_SRC := $(sort $(wildcard common/*.c engine/*.c executors/*.c providers/*.c m
                              workflows/*.c))
 CLI_SRC := $(sort $(wildcard workflows/cli/*.c))
 WORKER_SRC := executors/cli/parsl_worker.c monitoring/none/db_none.c monitoring/none/ckpt_none.c \
-              providers/none/channel_ssh_none.c
+              providers/none/channel_ssh_none.c providers/none/pbs_json_none.c
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 # Config templates are compiled in (tools/embed-templates.sh), so `config: local`
 # needs no installed files. templates.list changes only when the set of templates
@@ -93,13 +93,13 @@ $(BUILD)/parsl-run: $(CLI_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libcparsl.a
 	  -Wl,--whole-archive $(BUILD)/libcparsl.a -Wl,--no-whole-archive $(LDLIBS)
 
 # parsl-worker (the pool) likewise: --app-library libraries bind to its registry.
-# A pool never writes the monitoring database nor runs a provider's commands, so
-# it takes the library without them (monitoring/none/db_none.c and
-# providers/none/channel_ssh_none.c stand in) and loads neither SQLite nor libssh.
-SSH_OBJ      := $(BUILD)/obj/providers/channel_ssh.o $(BUILD)/obj/providers/ssh_conn.o \
-                $(BUILD)/obj/providers/ssh_files.o
-POOL_LIB_OBJ := $(filter-out $(BUILD)/obj/monitoring/% $(SSH_OBJ),$(LIB_OBJ))
-POOL_LDLIBS  := $(shell $(PKG_CONFIG) --libs $(filter-out sqlite3 libssh,$(DEPS)) 2>/dev/null) -ldl -lm
+# A pool never writes the monitoring database or checkpoints nor runs a
+# provider's commands, so it takes the library without them (monitoring/none/
+# and providers/none/ stand in) and loads neither SQLite, libssh nor jansson.
+ENGINE_ONLY_OBJ := $(BUILD)/obj/providers/channel_ssh.o $(BUILD)/obj/providers/ssh_conn.o \
+                   $(BUILD)/obj/providers/ssh_files.o $(BUILD)/obj/providers/pbs_json.o
+POOL_LIB_OBJ := $(filter-out $(BUILD)/obj/monitoring/% $(ENGINE_ONLY_OBJ),$(LIB_OBJ))
+POOL_LDLIBS  := $(shell $(PKG_CONFIG) --libs $(filter-out sqlite3 libssh jansson,$(DEPS)) 2>/dev/null) -ldl -lm
 $(BUILD)/libcparsl-pool.a: $(POOL_LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^

@@ -12,7 +12,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -312,47 +311,4 @@ void cp__pbs_read_full(const char *out, const char *const *ids, size_t n,
         }
         l += len + (l[len] == '\n');
     }
-}
-
-int cp__pbs_read_json(const char *out, const char *const *ids, size_t n,
-                      struct cp__pbs_info *info)
-{
-    json_error_t jerr;
-    json_t *root = out ? json_loads(out, 0, &jerr) : NULL;
-    if (!root || !json_is_object(root)) {
-        json_decref(root);
-        return -1;
-    }
-    json_t *jobs = json_object_get(root, "Jobs");
-    if (jobs && !json_is_object(jobs)) {
-        json_decref(root);
-        return -1;
-    }
-    const char *key;
-    json_t *job;
-    json_object_foreach(jobs, key, job) {
-        long i = which(ids, n, key, strlen(key));
-        if (i < 0 || info[i].found || !json_is_object(job))
-            continue;
-        struct cp__pbs_info *in = &info[i];
-        in->found = true;
-        json_t *v = json_object_get(job, "job_state");
-        if (json_is_string(v))
-            copy_field(in->state, sizeof in->state, json_string_value(v),
-                       strlen(json_string_value(v)));
-        v = json_object_get(job, "Exit_status");
-        if (json_is_integer(v)) {
-            in->has_exit = true;
-            in->exit_status = (long)json_integer_value(v);
-        } else if (json_is_string(v)) {
-            const char *s = json_string_value(v);
-            in->has_exit = parse_long(s, strlen(s), &in->exit_status);
-        }
-        v = json_object_get(job, "comment");
-        if (json_is_string(v))
-            copy_field(in->comment, sizeof in->comment, json_string_value(v),
-                       strlen(json_string_value(v)));
-    }
-    json_decref(root);
-    return 0;
 }
