@@ -39,7 +39,7 @@
 #include "common/util.h"
 #include "providers/channel.h"
 
-#define DEFAULT_TIMEOUT 30.0    /* when neither the call nor the config gives one */
+#define DEFAULT_TIMEOUT 60.0    /* when neither the call nor the config gives one (as ssh) */
 #define KILL_GRACE 1.0          /* seconds between SIGTERM and SIGKILL of the group */
 #define DRAIN_AFTER_EXIT 0.5
 #define CMD_IN_ERROR 120        /* bytes of the command shown in an error */
