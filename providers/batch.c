@@ -2,6 +2,7 @@
  * script directories, script files, output tails. */
 #include "providers/batch.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -314,4 +315,65 @@ char *cp__batch_output_text(const struct cp__channel_result *r, char *buf, size_
     }
     buf[k] = '\0';
     return buf;
+}
+
+/* ------------------------------------------------------------ values */
+
+bool cp__batch_chars_ok(const char *v, const char *extra, size_t max)
+{
+    if (!v || !*v || strlen(v) > max)
+        return false;
+    for (const char *c = v; *c; c++)
+        if (!isalnum((unsigned char)*c) && !strchr(extra, *c))
+            return false;
+    return true;
+}
+
+const char *cp__batch_command_line(const char *text, int *lineno)
+{
+    int n = 1;
+    for (const char *l = text; l && *l; n++) {
+        const char *s = l + strspn(l, " \t\r");
+        if (*s && *s != '\n' && *s != '#') {
+            *lineno = n;
+            return s;
+        }
+        l = strchr(l, '\n');
+        l = l ? l + 1 : NULL;
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------ jobs */
+
+void cp__batch_job_free(struct cp__batch_job *j)
+{
+    if (!j)
+        return;
+    free(j->id);
+    free(j->script);
+    cp__block_status_clear(&j->st);
+    free(j);
+}
+
+struct cp__batch_job *cp__batch_job_find(struct cp__batch_job *list, const char *id)
+{
+    for (struct cp__batch_job *j = list; j; j = j->next)
+        if (strcmp(j->id, id) == 0)
+            return j;
+    return NULL;
+}
+
+struct cp__batch_job *cp__batch_job_add(struct cp__batch_job **list, const char *id,
+                                        const char *script)
+{
+    struct cp__batch_job *j = calloc(1, sizeof *j);
+    if (!j || !(j->id = strdup(id)) || (script && !(j->script = strdup(script)))) {
+        cp__batch_job_free(j);
+        return NULL;
+    }
+    j->st = (struct cp__block_status){.state = CP_BLOCK_UNKNOWN, .exit_code = -1};
+    j->next = *list;
+    *list = j;
+    return j;
 }

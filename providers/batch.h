@@ -68,6 +68,33 @@ int cp__batch_reserve(struct cp__batch *b, const char *name, const char *ext,
 int cp__batch_store(struct cp__batch *b, const char *local_path, const char *remote_path,
                     const char *text, cp_err *err) CP__WUR;
 
+/* Whether v is 1..max bytes of ASCII letters, digits and the characters of
+ * extra: what a directive value (#SBATCH, #PBS) may hold, so no config value can
+ * end the line or start a command. */
+bool cp__batch_chars_ok(const char *v, const char *extra, size_t max);
+/* The first line of text that is neither blank nor a comment (scheduler_options
+ * may hold only directive lines: commands belong in worker_init), or NULL;
+ * *lineno gets its 1-based number. */
+const char *cp__batch_command_line(const char *text, int *lineno);
+
+/* One job a batch provider submitted, or was asked about (a job id it did not
+ * submit has no script, so no output paths). Kept in a list, newest first. */
+struct cp__batch_job {
+    char *id;                   /* owned */
+    char *script;               /* owned: on the scheduler's side, or NULL */
+    bool cancelled;             /* the cancel command said yes */
+    bool final;                 /* st is its last word */
+    struct cp__block_status st; /* owned */
+    struct cp__batch_job *next;
+};
+/* The job of list with id, or NULL. */
+struct cp__batch_job *cp__batch_job_find(struct cp__batch_job *list, const char *id);
+/* A new job (state UNKNOWN, exit code -1) at the head of *list; NULL when memory
+ * runs out. id and script (NULL allowed) are copied. */
+struct cp__batch_job *cp__batch_job_add(struct cp__batch_job **list, const char *id,
+                                        const char *script);
+void cp__batch_job_free(struct cp__batch_job *j);      /* one job; NULL is fine */
+
 /* Runs cmd through the channel within cmd_timeout (channel.h's run). */
 int cp__batch_run(struct cp__batch *b, const char *cmd, struct cp__channel_result *res,
                   cp_err *err) CP__WUR;

@@ -41,16 +41,6 @@
 enum qmode { Q_JSON, Q_TEXT_X, Q_TEXT };
 static const char *const qmode_cmd[] = {"qstat -x -f -F json", "qstat -x -f", "qstat -f"};
 
-struct pjob {
-    char *id;
-    char *script;               /* on the scheduler's side; NULL for a job we did
-                                 * not submit (then no output paths) */
-    bool cancelled;             /* qdel said yes */
-    bool final;                 /* st is its last word */
-    struct cp__block_status st;
-    struct pjob *next;
-};
-
 struct pbs_provider {
     struct cp__provider base;
     const char *name;           /* "pbspro" or "torque" (static) */
@@ -60,45 +50,12 @@ struct pbs_provider {
     struct cp__pbs_settings s;  /* a deep copy (channel config not kept) */
     struct cp__provider_common c;       /* worker_init, nodes, walltime (no launcher) */
     enum qmode qmode;           /* pbspro */
-    struct pjob *jobs;
+    struct cp__batch_job *jobs;
 };
 
 static int oom(cp_err *err)
 {
     return cp__errf(err, ENOMEM, "out of memory");
-}
-
-/* ------------------------------------------------------------ jobs */
-
-static void job_free(struct pjob *j)
-{
-    if (!j)
-        return;
-    free(j->id);
-    free(j->script);
-    cp__block_status_clear(&j->st);
-    free(j);
-}
-
-static struct pjob *find(struct pbs_provider *pp, const char *id)
-{
-    for (struct pjob *j = pp->jobs; j; j = j->next)
-        if (strcmp(j->id, id) == 0)
-            return j;
-    return NULL;
-}
-
-static struct pjob *add_job(struct pbs_provider *pp, const char *id, const char *script)
-{
-    struct pjob *j = calloc(1, sizeof *j);
-    if (!j || !(j->id = strdup(id)) || (script && !(j->script = strdup(script)))) {
-        job_free(j);
-        return NULL;
-    }
-    j->st = (struct cp__block_status){.state = CP_BLOCK_UNKNOWN, .exit_code = -1};
-    j->next = pp->jobs;
-    pp->jobs = j;
-    return j;
 }
 
 /* ------------------------------------------------------------ commands */
@@ -149,7 +106,7 @@ static bool refused_option(const struct cp__channel_result *r)
 }
 
 /* " 'a' 'b' 'c'" from the ids (all checked), for a command line. Caller frees. */
-static char *id_words(struct pjob *const *jobs, size_t n)
+static char *id_words(struct cp__batch_job *const *jobs, size_t n)
 {
     char *s = strdup("");
     for (size_t i = 0; s && i < n; i++) {
@@ -174,7 +131,7 @@ static void step_down(struct pbs_provider *pp, const struct cp__channel_result *
 }
 
 /* One qstat call for n jobs, filling info[]. 0, or -1 with err. */
-static int query_batch(struct pbs_provider *pp, struct pjob *const *jobs, size_t n,
+static int query_batch(struct pbs_provider *pp, struct cp__batch_job *const *jobs, size_t n,
                        struct cp__pbs_info *info, cp_err *err)
 {
     const char *ids[BATCH];
@@ -235,7 +192,7 @@ static int query_batch(struct pbs_provider *pp, struct pjob *const *jobs, size_t
 
 /* `qstat -f ID` for one job the batch did not settle: not listed, or (torque)
  * ended without an exit status in the brief table. */
-static int follow_up(struct pbs_provider *pp, struct pjob *j, struct cp__pbs_info *in,
+static int follow_up(struct pbs_provider *pp, struct cp__batch_job *j, struct cp__pbs_info *in,
                      cp_err *err)
 {
     bool ended = in->found && cp__pbs_state(pp->s.flavor, in->state) == CP_BLOCK_COMPLETED;
@@ -268,7 +225,7 @@ static int follow_up(struct pbs_provider *pp, struct pjob *j, struct cp__pbs_inf
 }
 
 /* The state, exit code and message of j after what qstat said. -1 on OOM. */
-static int decide(struct pbs_provider *pp, const struct pjob *j, const struct cp__pbs_info *in,
+static int decide(struct pbs_provider *pp, const struct cp__batch_job *j, const struct cp__pbs_info *in,
                   struct cp__block_status *st)
 {
     const char *why = NULL;
@@ -308,7 +265,7 @@ static int decide(struct pbs_provider *pp, const struct pjob *j, const struct cp
     return st->message ? 0 : -1;
 }
 
-static int settle(struct pbs_provider *pp, struct pjob *j, const struct cp__pbs_info *in)
+static int settle(struct pbs_provider *pp, struct cp__batch_job *j, const struct cp__pbs_info *in)
 {
     struct cp__block_status st = {.state = CP_BLOCK_UNKNOWN, .exit_code = -1};
     if (decide(pp, j, in, &st) != 0)
@@ -346,7 +303,7 @@ static int copy_status(const struct cp__block_status *in, struct cp__block_statu
 }
 
 /* Queries the jobs that are not final, in batches, and settles each. */
-static int refresh(struct pbs_provider *pp, struct pjob **todo, size_t n, cp_err *err)
+static int refresh(struct pbs_provider *pp, struct cp__batch_job **todo, size_t n, cp_err *err)
 {
     if (n == 0)
         return 0;
@@ -371,7 +328,7 @@ static int pbs_status(struct cp__provider *p, const char *const *ids, size_t n,
     struct pbs_provider *pp = (struct pbs_provider *)p;
     for (size_t i = 0; i < n; i++)
         out[i] = (struct cp__block_status){.state = CP_BLOCK_UNKNOWN, .exit_code = -1};
-    struct pjob **todo = calloc(n ? n : 1, sizeof *todo), **jobs = calloc(n ? n : 1, sizeof *jobs);
+    struct cp__batch_job **todo = calloc(n ? n : 1, sizeof *todo), **jobs = calloc(n ? n : 1, sizeof *jobs);
     size_t ntodo = 0;
     int rc = 0;
     pthread_mutex_lock(&pp->mu);
@@ -384,7 +341,7 @@ static int pbs_status(struct cp__provider *p, const char *const *ids, size_t n,
             continue;
         /* An id submitted elsewhere (an earlier engine on this run) is asked
          * about all the same: ids are the server's. */
-        if (!(jobs[i] = find(pp, ids[i])) && !(jobs[i] = add_job(pp, ids[i], NULL))) {
+        if (!(jobs[i] = cp__batch_job_find(pp->jobs, ids[i])) && !(jobs[i] = cp__batch_job_add(&pp->jobs, ids[i], NULL))) {
             rc = oom(err);
             goto done;
         }
@@ -435,7 +392,7 @@ static bool says_ended(const struct cp__channel_result *r)
  * are tried alone, so one bad id does not hide the rest. A lone job that qdel
  * says has ended, but qstat still lists (it is finishing), is left to the next
  * status call. */
-static int qdel(struct pbs_provider *pp, struct pjob *const *jobs, size_t n, cp_err *err)
+static int qdel(struct pbs_provider *pp, struct cp__batch_job *const *jobs, size_t n, cp_err *err)
 {
     char *words = id_words(jobs, n);
     char *cmd = words ? cp__strdup_printf("qdel%s", words) : NULL;
@@ -451,8 +408,8 @@ static int qdel(struct pbs_provider *pp, struct pjob *const *jobs, size_t n, cp_
     } else if (rc == 0) {
         char text[300];
         complaint(&r, text, sizeof text);
-        struct pjob **left = calloc(n, sizeof *left);
-        rc = left ? refresh(pp, (struct pjob **)jobs, n, err) : oom(err);
+        struct cp__batch_job **left = calloc(n, sizeof *left);
+        rc = left ? refresh(pp, (struct cp__batch_job **)jobs, n, err) : oom(err);
         size_t k = 0;
         for (size_t i = 0; rc == 0 && i < n; i++)
             if (!jobs[i]->final)
@@ -476,7 +433,7 @@ static int pbs_cancel(struct cp__provider *p, const char *const *ids, size_t n, 
                       cp_err *err)
 {
     struct pbs_provider *pp = (struct pbs_provider *)p;
-    struct pjob **todo = calloc(n ? n : 1, sizeof *todo);
+    struct cp__batch_job **todo = calloc(n ? n : 1, sizeof *todo);
     size_t ntodo = 0;
     int rc = 0;
     if (cancelled)
@@ -491,8 +448,8 @@ static int pbs_cancel(struct cp__provider *p, const char *const *ids, size_t n, 
                           ids[i] ? ids[i] : "(null)");
             break;
         }
-        struct pjob *j = find(pp, ids[i]);
-        if (!j && !(j = add_job(pp, ids[i], NULL))) {
+        struct cp__batch_job *j = cp__batch_job_find(pp->jobs, ids[i]);
+        if (!j && !(j = cp__batch_job_add(&pp->jobs, ids[i], NULL))) {
             rc = oom(err);
             break;
         }
@@ -627,7 +584,7 @@ static char *pbs_submit(struct cp__provider *p, const char *block_id, const char
         cp__batch_store(&pp->b, local, remote, text, err) != 0 ||
         !(id = qsub(pp, bid, name, remote, err)))
         goto error;
-    struct pjob *j = find(pp, id);
+    struct cp__batch_job *j = cp__batch_job_find(pp->jobs, id);
     if (j) {                    /* an id reused after a server reset */
         free(j->script);
         cp__block_status_clear(&j->st);
@@ -636,12 +593,12 @@ static char *pbs_submit(struct cp__provider *p, const char *block_id, const char
         if (!(j->script = strdup(remote)))
             j = NULL;
     } else {
-        j = add_job(pp, id, remote);
+        j = cp__batch_job_add(&pp->jobs, id, remote);
     }
     if (!j) {
         /* Queued but impossible to track: cancel it rather than lose it. */
-        struct pjob tmp = {.id = id};
-        struct pjob *one[1] = {&tmp};
+        struct cp__batch_job tmp = {.id = id};
+        struct cp__batch_job *one[1] = {&tmp};
         cp_err e2 = {0};
         if (qdel(pp, one, 1, &e2) != 0)
             CP_WARN(pp->name, "job %s could not be tracked nor cancelled: %s", id, e2.text);
@@ -676,12 +633,12 @@ static void pbs_destroy(struct cp__provider *p)
         return;
     /* Parsl cancels every block at shutdown: ours that have not ended go now. */
     size_t n = 0;
-    for (struct pjob *j = pp->jobs; j; j = j->next)
+    for (struct cp__batch_job *j = pp->jobs; j; j = j->next)
         n += j->script && !j->final && !j->cancelled;
-    struct pjob **todo = n ? calloc(n, sizeof *todo) : NULL;
+    struct cp__batch_job **todo = n ? calloc(n, sizeof *todo) : NULL;
     if (todo && pp->b_open) {
         size_t k = 0;
-        for (struct pjob *j = pp->jobs; j; j = j->next)
+        for (struct cp__batch_job *j = pp->jobs; j; j = j->next)
             if (j->script && !j->final && !j->cancelled)
                 todo[k++] = j;
         cp_err err = {0};
@@ -690,9 +647,9 @@ static void pbs_destroy(struct cp__provider *p)
     }
     free(todo);
     while (pp->jobs) {
-        struct pjob *j = pp->jobs;
+        struct cp__batch_job *j = pp->jobs;
         pp->jobs = j->next;
-        job_free(j);
+        cp__batch_job_free(j);
     }
     if (pp->b_open)
         cp__batch_close(&pp->b);

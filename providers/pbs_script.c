@@ -52,19 +52,9 @@ static const char *flavor_name(enum cp__pbs_flavor f)
     return f == CP_PBS_TORQUE ? "torque" : "pbspro";
 }
 
-static bool chars_ok(const char *v, const char *extra, size_t max)
-{
-    if (!v || !*v || strlen(v) > max)
-        return false;
-    for (const char *c = v; *c; c++)
-        if (!isalnum((unsigned char)*c) && !strchr(extra, *c))
-            return false;
-    return true;
-}
-
 bool cp__pbs_path_ok(const char *path)
 {
-    return chars_ok(path, PATH_EXTRA, PATH_MAX_BYTES);
+    return cp__batch_chars_ok(path, PATH_EXTRA, PATH_MAX_BYTES);
 }
 
 char *cp__pbs_job_name(const char *job_name)
@@ -75,23 +65,6 @@ char *cp__pbs_job_name(const char *job_name)
     char *named = cp__strdup_printf("p%.*s", NAME_MAX_BYTES - 1, safe);
     free(safe);
     return named;
-}
-
-/* The first line of scheduler_options that is not blank and not a comment, or
- * NULL. *lineno is its 1-based number. */
-static const char *command_line(const char *text, int *lineno)
-{
-    int n = 1;
-    for (const char *l = text; l && *l; n++) {
-        const char *s = l + strspn(l, " \t\r");
-        if (*s && *s != '\n' && *s != '#') {
-            *lineno = n;
-            return s;
-        }
-        l = strchr(l, '\n');
-        l = l ? l + 1 : NULL;
-    }
-    return NULL;
 }
 
 /* ------------------------------------------------------------ settings */
@@ -120,7 +93,7 @@ static int str_value(const struct cp__ynode *map, const char *key, const char *e
         return -1;
     /* select_options may be written with the ':' that joins it to the chunk. */
     const char *val = strcmp(key, "select_options") == 0 && v[0] == ':' ? v + 1 : v;
-    if (!chars_ok(val, extra, VALUE_MAX) || strlen(v) != n->len)
+    if (!cp__batch_chars_ok(val, extra, VALUE_MAX) || strlen(v) != n->len)
         return cp__yerr(err, n, "%s '%.80s' is not a PBS %s: only letters, digits and '%s' "
                                 "(at most %d characters), no blanks, quotes or line breaks",
                         key, v, what, extra, VALUE_MAX);
@@ -140,7 +113,7 @@ static int parse_options(const struct cp__ynode *map, struct cp__pbs_settings *s
     if (strlen(v) != n->len)
         return cp__yerr(err, n, "scheduler_options must not contain NUL characters");
     int line;
-    const char *cmd = command_line(v, &line);
+    const char *cmd = cp__batch_command_line(v, &line);
     if (cmd) {
         int len = (int)strcspn(cmd, "\n");
         return cp__yerr(err, n, "scheduler_options line %d is not a directive: '%.*s'. Give "
@@ -217,18 +190,18 @@ int cp__torque_parse(const struct cp__ynode *map, void **out, cp_err *err)
 static int check_values(const struct cp__pbs_settings *s, cp_err *err)
 {
     const char *name = flavor_name(s->flavor);
-    if (s->account && !chars_ok(s->account, ACCOUNT_EXTRA, VALUE_MAX))
+    if (s->account && !cp__batch_chars_ok(s->account, ACCOUNT_EXTRA, VALUE_MAX))
         return cp__errf(err, EINVAL, "%s provider: account '%.80s' cannot go into a batch "
                         "script", name, s->account);
-    if (s->queue && !chars_ok(s->queue, QUEUE_EXTRA, VALUE_MAX))
+    if (s->queue && !cp__batch_chars_ok(s->queue, QUEUE_EXTRA, VALUE_MAX))
         return cp__errf(err, EINVAL, "%s provider: queue '%.80s' cannot go into a batch script",
                         name, s->queue);
     if (s->flavor == CP_PBS_PRO && s->select_options &&
-        !chars_ok(s->select_options, SELECT_EXTRA, VALUE_MAX))
+        !cp__batch_chars_ok(s->select_options, SELECT_EXTRA, VALUE_MAX))
         return cp__errf(err, EINVAL, "%s provider: select_options '%.80s' cannot go into a "
                         "batch script", name, s->select_options);
     int line;
-    if (s->scheduler_options && command_line(s->scheduler_options, &line))
+    if (s->scheduler_options && cp__batch_command_line(s->scheduler_options, &line))
         return cp__errf(err, EINVAL, "%s provider: scheduler_options line %d is not a "
                         "directive", name, line);
     return 0;

@@ -33,16 +33,6 @@
 
 #define MSG_MAX 300
 
-struct sjob {
-    char *id;
-    char *script;               /* on the scheduler's side; NULL for a job we did
-                                 * not submit (then no output paths) */
-    bool cancelled;             /* scancel said yes */
-    bool final;                 /* st is its last word */
-    struct cp__block_status st;
-    struct sjob *next;
-};
-
 struct slurm_provider {
     struct cp__provider base;
     pthread_mutex_t mu;         /* guards everything below */
@@ -52,45 +42,12 @@ struct slurm_provider {
     struct cp__provider_common c;       /* worker_init, nodes, walltime (no launcher) */
     char *scope;                /* " --clusters=X" or "" */
     int accounting;             /* -1 not probed yet, 0 squeue, 1 sacct -X */
-    struct sjob *jobs;
+    struct cp__batch_job *jobs;
 };
 
 static int oom(cp_err *err)
 {
     return cp__errf(err, ENOMEM, "out of memory");
-}
-
-/* ------------------------------------------------------------ jobs */
-
-static void job_free(struct sjob *j)
-{
-    if (!j)
-        return;
-    free(j->id);
-    free(j->script);
-    cp__block_status_clear(&j->st);
-    free(j);
-}
-
-static struct sjob *find(struct slurm_provider *sp, const char *id)
-{
-    for (struct sjob *j = sp->jobs; j; j = j->next)
-        if (strcmp(j->id, id) == 0)
-            return j;
-    return NULL;
-}
-
-static struct sjob *add_job(struct slurm_provider *sp, const char *id, const char *script)
-{
-    struct sjob *j = calloc(1, sizeof *j);
-    if (!j || !(j->id = strdup(id)) || (script && !(j->script = strdup(script)))) {
-        job_free(j);
-        return NULL;
-    }
-    j->st = (struct cp__block_status){.state = CP_BLOCK_UNKNOWN, .exit_code = -1};
-    j->next = sp->jobs;
-    sp->jobs = j;
-    return j;
 }
 
 /* ------------------------------------------------------------ commands */
@@ -104,7 +61,7 @@ static int run(struct slurm_provider *sp, const char *cmd, struct cp__channel_re
 }
 
 /* "1,2,3" from the ids (all checked digits). Caller frees. */
-static char *id_list(struct sjob *const *jobs, size_t n)
+static char *id_list(struct cp__batch_job *const *jobs, size_t n)
 {
     size_t len = 1;
     for (size_t i = 0; i < n; i++)
@@ -149,7 +106,7 @@ static int ask_scontrol(struct slurm_provider *sp, const char *id, struct cp__sl
 /* Asks the job completion log (sacct -c) about one job: 0 with *s filled when
  * it has a record, else 0 with s->found false. The log may be off (then sacct
  * fails): that is "no record". */
-static int ask_jobcomp(struct slurm_provider *sp, struct sjob *j, struct cp__slurm_seen *s, cp_err *err)
+static int ask_jobcomp(struct slurm_provider *sp, struct cp__batch_job *j, struct cp__slurm_seen *s, cp_err *err)
 {
     char cmd[200];
     struct cp__channel_result r;
@@ -200,7 +157,7 @@ static int probe_accounting(struct slurm_provider *sp, cp_err *err)
 }
 
 /* One sacct or squeue call for n jobs. 0 with seen[] filled; -1 with err. */
-static int query_batch(struct slurm_provider *sp, struct sjob *const *jobs, size_t n,
+static int query_batch(struct slurm_provider *sp, struct cp__batch_job *const *jobs, size_t n,
                        struct cp__slurm_seen *seen, cp_err *err)
 {
     char *ids = id_list(jobs, n);
@@ -241,7 +198,7 @@ static int query_batch(struct slurm_provider *sp, struct sjob *const *jobs, size
 
 /* Settles a job the batch query did not list, or an ended one whose exit code it
  * could not give (squeue has none). */
-static int follow_up(struct slurm_provider *sp, struct sjob *j, struct cp__slurm_seen *s, cp_err *err)
+static int follow_up(struct slurm_provider *sp, struct cp__batch_job *j, struct cp__slurm_seen *s, cp_err *err)
 {
     if (s->found && (!cp__block_state_terminal(s->state) || s->exit_code >= 0))
         return 0;
@@ -260,7 +217,7 @@ static int follow_up(struct slurm_provider *sp, struct sjob *j, struct cp__slurm
 
 /* The message for j's status (NULL when there is nothing to add), into *out. -1
  * when memory runs out. */
-static int message_for(const struct sjob *j, const struct cp__slurm_seen *s, char **out)
+static int message_for(const struct cp__batch_job *j, const struct cp__slurm_seen *s, char **out)
 {
     char *m = NULL;
     *out = NULL;
@@ -289,7 +246,7 @@ static int message_for(const struct sjob *j, const struct cp__slurm_seen *s, cha
 }
 
 /* The status of j after what the query said; final ones are kept. -1 on OOM. */
-static int settle(struct slurm_provider *sp, struct sjob *j, const struct cp__slurm_seen *s)
+static int settle(struct slurm_provider *sp, struct cp__batch_job *j, const struct cp__slurm_seen *s)
 {
     struct cp__block_status st = {.state = s->found ? s->state : CP_BLOCK_MISSING,
                                   .exit_code = s->found ? s->exit_code : -1};
@@ -331,7 +288,7 @@ static int copy_status(const struct cp__block_status *in, struct cp__block_statu
 }
 
 /* Queries the jobs that are not final, in batches, and settles each. */
-static int refresh(struct slurm_provider *sp, struct sjob **todo, size_t n, cp_err *err)
+static int refresh(struct slurm_provider *sp, struct cp__batch_job **todo, size_t n, cp_err *err)
 {
     if (n == 0)
         return 0;
@@ -361,7 +318,7 @@ static int slurm_status(struct cp__provider *p, const char *const *ids, size_t n
     struct slurm_provider *sp = (struct slurm_provider *)p;
     for (size_t i = 0; i < n; i++)
         out[i] = (struct cp__block_status){.state = CP_BLOCK_UNKNOWN, .exit_code = -1};
-    struct sjob **todo = calloc(n ? n : 1, sizeof *todo), **jobs = calloc(n ? n : 1, sizeof *jobs);
+    struct cp__batch_job **todo = calloc(n ? n : 1, sizeof *todo), **jobs = calloc(n ? n : 1, sizeof *jobs);
     size_t ntodo = 0;
     int rc = 0;
     pthread_mutex_lock(&sp->mu);
@@ -374,7 +331,7 @@ static int slurm_status(struct cp__provider *p, const char *const *ids, size_t n
             continue;
         /* A job id submitted elsewhere (an earlier engine on this run) is asked
          * about all the same: ids are the scheduler's. */
-        if (!(jobs[i] = find(sp, ids[i])) && !(jobs[i] = add_job(sp, ids[i], NULL))) {
+        if (!(jobs[i] = cp__batch_job_find(sp->jobs, ids[i])) && !(jobs[i] = cp__batch_job_add(&sp->jobs, ids[i], NULL))) {
             rc = oom(err);
             break;
         }
@@ -411,7 +368,7 @@ done:
 /* ------------------------------------------------------------ cancel */
 
 /* scancel of the ids in jobs (n > 0). */
-static int scancel(struct slurm_provider *sp, struct sjob *const *jobs, size_t n, cp_err *err)
+static int scancel(struct slurm_provider *sp, struct cp__batch_job *const *jobs, size_t n, cp_err *err)
 {
     char *ids = id_list(jobs, n);
     for (char *c = ids; c && *c; c++)
@@ -442,7 +399,7 @@ static int slurm_cancel(struct cp__provider *p, const char *const *ids, size_t n
                         bool *cancelled, cp_err *err)
 {
     struct slurm_provider *sp = (struct slurm_provider *)p;
-    struct sjob **todo = calloc(n ? n : 1, sizeof *todo);
+    struct cp__batch_job **todo = calloc(n ? n : 1, sizeof *todo);
     size_t ntodo = 0;
     int rc = 0;
     if (cancelled)
@@ -457,8 +414,8 @@ static int slurm_cancel(struct cp__provider *p, const char *const *ids, size_t n
                           ids[i] ? ids[i] : "(null)");
             break;
         }
-        struct sjob *j = find(sp, ids[i]);
-        if (!j && !(j = add_job(sp, ids[i], NULL))) {
+        struct cp__batch_job *j = cp__batch_job_find(sp->jobs, ids[i]);
+        if (!j && !(j = cp__batch_job_add(&sp->jobs, ids[i], NULL))) {
             rc = oom(err);
             break;
         }
@@ -550,7 +507,7 @@ static char *slurm_submit(struct cp__provider *p, const char *block_id, const ch
                  cp__batch_output_text(&r, out, sizeof out));
         goto error;
     }
-    struct sjob *j = find(sp, id);
+    struct cp__batch_job *j = cp__batch_job_find(sp->jobs, id);
     if (j) {                    /* an id reused after a cluster reset */
         free(j->script);
         cp__block_status_clear(&j->st);
@@ -559,12 +516,12 @@ static char *slurm_submit(struct cp__provider *p, const char *block_id, const ch
         if (!(j->script = strdup(remote)))
             j = NULL;
     } else {
-        j = add_job(sp, id, remote);
+        j = cp__batch_job_add(&sp->jobs, id, remote);
     }
     if (!j) {
         /* Queued but impossible to track: cancel it rather than lose it. */
-        struct sjob tmp = {.id = id};
-        struct sjob *one[1] = {&tmp};
+        struct cp__batch_job tmp = {.id = id};
+        struct cp__batch_job *one[1] = {&tmp};
         cp_err e2 = {0};
         if (scancel(sp, one, 1, &e2) != 0)
             CP_WARN("slurm", "job %s could not be tracked nor cancelled: %s", id, e2.text);
@@ -605,12 +562,12 @@ static void slurm_destroy(struct cp__provider *p)
         return;
     /* Parsl cancels every block at shutdown: ours that have not ended go now. */
     size_t n = 0;
-    for (struct sjob *j = sp->jobs; j; j = j->next)
+    for (struct cp__batch_job *j = sp->jobs; j; j = j->next)
         n += j->script && !j->final && !j->cancelled;
-    struct sjob **todo = n ? calloc(n, sizeof *todo) : NULL;
+    struct cp__batch_job **todo = n ? calloc(n, sizeof *todo) : NULL;
     if (todo && sp->b_open) {
         size_t k = 0;
-        for (struct sjob *j = sp->jobs; j; j = j->next)
+        for (struct cp__batch_job *j = sp->jobs; j; j = j->next)
             if (j->script && !j->final && !j->cancelled)
                 todo[k++] = j;
         cp_err err = {0};
@@ -619,9 +576,9 @@ static void slurm_destroy(struct cp__provider *p)
     }
     free(todo);
     while (sp->jobs) {
-        struct sjob *j = sp->jobs;
+        struct cp__batch_job *j = sp->jobs;
         sp->jobs = j->next;
-        job_free(j);
+        cp__batch_job_free(j);
     }
     if (sp->b_open)
         cp__batch_close(&sp->b);

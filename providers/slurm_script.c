@@ -44,33 +44,6 @@ static int oom(cp_err *err)
     return cp__errf(err, ENOMEM, "out of memory");
 }
 
-static bool value_ok(const char *v, const char *extra)
-{
-    if (!v || !*v || strlen(v) > VALUE_MAX)
-        return false;
-    for (const char *c = v; *c; c++)
-        if (!isalnum((unsigned char)*c) && !strchr(extra, *c))
-            return false;
-    return true;
-}
-
-/* The first line of scheduler_options that is not blank and not a comment, or
- * NULL. *lineno is its 1-based number. */
-static const char *command_line(const char *text, int *lineno)
-{
-    int n = 1;
-    for (const char *l = text; l && *l; n++) {
-        const char *s = l + strspn(l, " \t\r");
-        if (*s && *s != '\n' && *s != '#') {
-            *lineno = n;
-            return s;
-        }
-        l = strchr(l, '\n');
-        l = l ? l + 1 : NULL;
-    }
-    return NULL;
-}
-
 /* ------------------------------------------------------------ settings */
 
 void cp__slurm_free_settings(void *p)
@@ -99,7 +72,7 @@ static int str_value(const struct cp__ynode *map, const char *key, const char *e
     const char *v;
     if (cp__ynode_str(n, key, &v, err) != 0)
         return -1;
-    if (!value_ok(v, extra) || strlen(v) != n->len) {
+    if (!cp__batch_chars_ok(v, extra, VALUE_MAX) || strlen(v) != n->len) {
         /* The value as it can be shown: control characters as '?'. */
         char shown[81];
         size_t k = 0;
@@ -142,7 +115,7 @@ static int parse_options(const struct cp__ynode *map, struct cp__slurm_settings 
     if (strlen(v) != n->len)
         return cp__yerr(err, n, "scheduler_options must not contain NUL characters");
     int line;
-    const char *cmd = command_line(v, &line);
+    const char *cmd = cp__batch_command_line(v, &line);
     if (cmd)
         return cp__yerr(err, n, "scheduler_options line %d is not a directive: '%.*s'. Give "
                                 "#SBATCH lines only; commands belong in worker_init", line,
@@ -210,11 +183,11 @@ static int check_values(const struct cp__slurm_settings *s, cp_err *err)
         {"gpus_per_node", s->gpus_per_node, GPUS_EXTRA},
     };
     for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++)
-        if (checks[i].value && !value_ok(checks[i].value, checks[i].extra))
+        if (checks[i].value && !cp__batch_chars_ok(checks[i].value, checks[i].extra, VALUE_MAX))
             return cp__errf(err, EINVAL, "slurm provider: %s '%.80s' cannot go into a batch "
                             "script", checks[i].key, checks[i].value);
     int line;
-    if (s->scheduler_options && command_line(s->scheduler_options, &line))
+    if (s->scheduler_options && cp__batch_command_line(s->scheduler_options, &line))
         return cp__errf(err, EINVAL, "slurm provider: scheduler_options line %d is not a "
                         "directive", line);
     return 0;
