@@ -138,7 +138,7 @@ san=""
 [ -n "${CP_SAN:-}" ] && san="-fsanitize=$CP_SAN -fno-sanitize-recover=all"
 # shellcheck disable=SC2046,SC2086
 if $CC -std=gnu11 -Wall -Wextra -Werror $san -Iinclude -I. -D_GNU_SOURCE tests/scripts/pbs_drive.c \
-       "$BUILD/libcparsl.a" $(pkg-config --libs libuv msgpack libsodium yaml-0.1 sqlite3 jansson) \
+       "$BUILD/libcparsl.a" $(pkg-config --libs libuv msgpack libsodium yaml-0.1 sqlite3 libssh jansson) \
        -pthread -ldl -lm -o "$tmp/pbs_drive" 2>"$tmp/err"; then
     ok "pbs_drive.c builds against the library"
 else
