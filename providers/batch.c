@@ -329,6 +329,16 @@ bool cp__batch_chars_ok(const char *v, const char *extra, size_t max)
     return true;
 }
 
+char *cp__batch_shown(const char *v, char *out, size_t n)
+{
+    size_t k = 0;
+    for (const char *c = v; c && *c && k + 1 < n; c++)
+        out[k++] = (unsigned char)*c < 0x20 || *c == 0x7f ? '?' : *c;
+    if (n)
+        out[k] = '\0';
+    return out;
+}
+
 const char *cp__batch_command_line(const char *text, int *lineno)
 {
     int n = 1;

@@ -72,6 +72,10 @@ int cp__batch_store(struct cp__batch *b, const char *local_path, const char *rem
  * extra: what a directive value (#SBATCH, #PBS) may hold, so no config value can
  * end the line or start a command. */
 bool cp__batch_chars_ok(const char *v, const char *extra, size_t max);
+/* v as an error message may show it: control characters as '?', at most n-1
+ * bytes (a refused value may hold the very line break it was refused for).
+ * Returns out. */
+char *cp__batch_shown(const char *v, char *out, size_t n);
 /* The first line of text that is neither blank nor a comment (scheduler_options
  * may hold only directive lines: commands belong in worker_init), or NULL;
  * *lineno gets its 1-based number. */

@@ -93,10 +93,12 @@ static int str_value(const struct cp__ynode *map, const char *key, const char *e
         return -1;
     /* select_options may be written with the ':' that joins it to the chunk. */
     const char *val = strcmp(key, "select_options") == 0 && v[0] == ':' ? v + 1 : v;
-    if (!cp__batch_chars_ok(val, extra, VALUE_MAX) || strlen(v) != n->len)
-        return cp__yerr(err, n, "%s '%.80s' is not a PBS %s: only letters, digits and '%s' "
+    if (!cp__batch_chars_ok(val, extra, VALUE_MAX) || strlen(v) != n->len) {
+        char shown[81];
+        return cp__yerr(err, n, "%s '%s' is not a PBS %s: only letters, digits and '%s' "
                                 "(at most %d characters), no blanks, quotes or line breaks",
-                        key, v, what, extra, VALUE_MAX);
+                        key, cp__batch_shown(v, shown, sizeof shown), what, extra, VALUE_MAX);
+    }
     if (!(*out = strdup(val)))
         return oom(err);
     return 0;

@@ -73,12 +73,8 @@ static int str_value(const struct cp__ynode *map, const char *key, const char *e
     if (cp__ynode_str(n, key, &v, err) != 0)
         return -1;
     if (!cp__batch_chars_ok(v, extra, VALUE_MAX) || strlen(v) != n->len) {
-        /* The value as it can be shown: control characters as '?'. */
         char shown[81];
-        size_t k = 0;
-        for (const char *c = v; *c && k < sizeof shown - 1; c++)
-            shown[k++] = (unsigned char)*c < 0x20 || *c == 0x7f ? '?' : *c;
-        shown[k] = '\0';
+        cp__batch_shown(v, shown, sizeof shown);
         return cp__yerr(err, n, "%s '%s' is not a Slurm %s: only letters, digits and '%s' "
                                 "(at most %d characters), no blanks, quotes or line breaks",
                         key, shown, what_chars, extra, VALUE_MAX);

@@ -96,7 +96,7 @@ static void test_config(void)
            "digits and '_.-+@' (at most 256 characters), no blanks, quotes or line breaks",
            "a blank in account is refused at its place");
     like(parse_err("type: torque\nqueue: \"batch\\n#PBS -l nodes=100\"\n"),
-         "cfg.yaml:2:8: queue 'batch\n#PBS -l nodes=100' is not a PBS queue",
+         "cfg.yaml:2:8: queue 'batch?#PBS -l nodes=100' is not a PBS queue",
          "a line break in queue (a directive injection) is refused");
     is_str(parse_err("type: pbspro\nselect_options: \"ngpus=1 -q other\"\n"),
            "cfg.yaml:2:17: select_options 'ngpus=1 -q other' is not a PBS select chunk resource "
