@@ -96,29 +96,34 @@ int cp__monitor_close(long done, long failed, cp_err *err)
     return rc;
 }
 
-/* "3,7,12": the ids of the tasks t depends on. */
-static char *depends_text(const struct cp_future *t)
+/* "3,7,12": the ids of the tasks t depends on, in buf when it fits, else in
+ * memory the caller frees (*heap). NULL when t depends on nothing. */
+static char *depends_text(const struct cp_future *t, char *buf, size_t size, char **heap)
 {
-    size_t cap = 1, len = 0;
-    for (int i = 0; i < t->nparents; i++)
-        cap += 24;
-    char *s = malloc(cap);
-    if (!s)
+    *heap = NULL;
+    if (t->nparents == 0)
         return NULL;
+    size_t cap = 1 + (size_t)t->nparents * 24;
+    char *s = buf;
+    if (cap > size && !(s = *heap = malloc(cap)))
+        return NULL;
+    if (cap > size)
+        size = cap;
+    size_t len = 0;
     s[0] = '\0';
     for (int i = 0; i < t->nparents; i++) {
         const struct cp_future *p = t->parents[i];
         if (p && p->dfk)        /* value and gather futures are not tasks */
-            len += (size_t)snprintf(s + len, cap - len, "%s%ld", len ? "," : "", p->id);
+            len += (size_t)snprintf(s + len, size - len, "%s%ld", len ? "," : "", p->id);
     }
     return s;
 }
 
-static void task_row(struct cp__mon *m, const struct cp_future *t, double now, bool ended)
+static void task_fill(struct cp__mon_task *row, const struct cp_future *t, const char *deps,
+                      double now, bool ended)
 {
-    char *deps = depends_text(t);
     const struct cp__topts *o = t->opts;
-    struct cp__mon_task row = {
+    *row = (struct cp__mon_task){
         .task_id = t->id,
         .func_name = t->job.app ? t->job.app->name : NULL,
         .depends = deps,
@@ -130,59 +135,72 @@ static void task_row(struct cp__mon *m, const struct cp_future *t, double now, b
         .fail_count = t->fail_count,
         .fail_cost = t->fail_cost,
     };
-    cp__mon_task(m, &row);
-    free(deps);
 }
 
-static void try_row(struct cp__mon *m, const struct cp_future *t, double returned,
-                    const char *fail_history)
+static void try_fill(struct cp__mon_try *row, const struct cp_future *t, double returned,
+                     const char *fail_history)
 {
-    struct cp__mon_try row = {
+    *row = (struct cp__mon_try){
         .task_id = t->id, .try_id = t->job.try_id,
         .executor = t->ex ? t->ex->label : NULL,
         .hostname = t->job.where_host, .block_id = t->job.where_block,
         .time_launched = t->t_launched, .time_running = t->t_running,
         .time_returned = returned, .fail_history = fail_history,
     };
-    cp__mon_try(m, &row);
 }
 
+/* One queued group per state change: the status and the task, try and end rows
+ * it brings (cp__mon_change), so a no-op task costs the engine five copies. */
 void cp__monitor_event(struct cp_future *t, cp_state state, double now)
 {
     struct cp__mon *m = atomic_load_explicit(&g_mon, memory_order_acquire);
     if (!m || !t->dfk)
         return;
-    cp__mon_status(m, t->id, t->job.try_id, cp_state_name(state), now);
+    struct cp__mon_try yrow, *y = NULL;
+    struct cp__mon_task trow, *task = NULL;
+    struct cp__mon_task_end erow, *end = NULL;
+    char dbuf[256], *heap = NULL;
     switch (state) {
     case CP_PENDING:
         if (t->t_invoked == 0) {
             t->t_invoked = now;
-            task_row(m, t, now, false);
+            task_fill(&trow, t, depends_text(t, dbuf, sizeof dbuf, &heap), now, false);
+            task = &trow;
         }
         break;
     case CP_LAUNCHED:
         t->t_launched = now, t->t_running = 0;
-        try_row(m, t, 0, NULL);
+        try_fill(&yrow, t, 0, NULL);
+        y = &yrow;
         break;
     case CP_RUNNING:
         t->t_running = now;
-        try_row(m, t, 0, NULL);
+        try_fill(&yrow, t, 0, NULL);
+        y = &yrow;
         break;
     case CP_FAIL_RETRYABLE:
-        try_row(m, t, now, t->job.error);
+        try_fill(&yrow, t, now, t->job.error);
+        y = &yrow;
         break;
     case CP_EXEC_DONE:
     case CP_FAILED:
     case CP_DEP_FAIL:
     case CP_MEMO_DONE:
-        if (t->t_launched > 0)
-            try_row(m, t, now, state == CP_FAILED ? t->job.error : NULL);
-        if (t->t_invoked > 0)
-            cp__mon_task_end(m, t->id, now, t->fail_count, t->fail_cost);
-        else                    /* failed before it was ever pending */
-            task_row(m, t, now, true);
+        if (t->t_launched > 0) {
+            try_fill(&yrow, t, now, state == CP_FAILED ? t->job.error : NULL);
+            y = &yrow;
+        }
+        if (t->t_invoked > 0) {
+            erow = (struct cp__mon_task_end){t->id, now, t->fail_count, t->fail_cost};
+            end = &erow;
+        } else {                /* failed before it was ever pending */
+            task_fill(&trow, t, depends_text(t, dbuf, sizeof dbuf, &heap), now, true);
+            task = &trow;
+        }
         break;
     default:
         break;
     }
+    cp__mon_change(m, t->id, t->job.try_id, cp_state_name(state), now, y, task, end);
+    free(heap);
 }

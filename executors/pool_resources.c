@@ -56,31 +56,56 @@ static ssize_t read_small(const char *path, char *buf, size_t n)
     return r;
 }
 
-/* /proc/<pid>/stat: fields after the command name, which may hold anything. */
+/* /proc/<pid>/stat: fields after the command name, which may hold anything:
+ * state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime
+ * stime cutime cstime priority nice threads itrealvalue starttime vsize rss. */
+static int parse_stat(int pid, char *buf, struct proc *o)
+{
+    const char *p = strrchr(buf, ')');
+    if (!p)
+        return -1;
+    long long f[23];
+    char *e = (char *)p + 1;
+    for (int i = 1; i <= 22; i++) {
+        while (*e == ' ')
+            e++;
+        if (i == 1) {               /* the state letter */
+            if (!*e)
+                return -1;
+            e++;
+            continue;
+        }
+        char *end;
+        f[i] = strtoll(e, &end, 10);
+        if (end == e)
+            return -1;
+        e = end;
+    }
+    o->pid = pid;
+    o->ppid = (int)f[2];
+    o->cpu_user = (double)(f[12] + f[14]) * tick_s;
+    o->cpu_system = (double)(f[13] + f[15]) * tick_s;
+    o->vms = (double)f[21];
+    o->rss = f[22] > 0 ? (double)f[22] * page_b : 0;
+    return 0;
+}
+
 static int read_proc(int pid, struct proc *o)
 {
     char path[48], buf[1024];
     snprintf(path, sizeof path, "/proc/%d/stat", pid);
     if (read_small(path, buf, sizeof buf) <= 0)
         return -1;
-    const char *p = strrchr(buf, ')');
-    char state;
-    int ppid;
-    unsigned long long ut, st, cut, cst, vsize;
-    long long rss;
-    /* state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime
-     * stime cutime cstime priority nice threads itrealvalue starttime vsize rss */
-    if (!p || sscanf(p + 1, " %c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %llu %llu "
-                            "%*d %*d %*d %*d %*u %llu %lld",
-                     &state, &ppid, &ut, &st, &cut, &cst, &vsize, &rss) != 8)
-        return -1;
-    o->pid = pid;
-    o->ppid = ppid;
-    o->cpu_user = (double)(ut + cut) * tick_s;
-    o->cpu_system = (double)(st + cst) * tick_s;
-    o->vms = (double)vsize;
-    o->rss = rss > 0 ? (double)rss * page_b : 0;
-    return 0;
+    return parse_stat(pid, buf, o);
+}
+
+static void parse_io(const char *buf, double *rd, double *wr)
+{
+    const char *r = strstr(buf, "\nread_bytes:"), *w = strstr(buf, "\nwrite_bytes:");
+    if (r)
+        *rd = strtod(r + 12, NULL);
+    if (w)
+        *wr = strtod(w + 13, NULL);
 }
 
 /* Storage bytes of one process (0 when /proc/<pid>/io is not readable). */
@@ -89,13 +114,58 @@ static void read_io(int pid, double *rd, double *wr)
     char path[48], buf[512];
     snprintf(path, sizeof path, "/proc/%d/io", pid);
     *rd = *wr = 0;
-    if (read_small(path, buf, sizeof buf) <= 0)
+    if (read_small(path, buf, sizeof buf) > 0)
+        parse_io(buf, rd, wr);
+}
+
+/* A worker's own /proc files stay open: a no-op try is sampled twice, and
+ * opening them each time cost more than reading them (path lookup and access
+ * check per open). pread at 0 reads them afresh. Files of a pid that has gone
+ * fail to read (ESRCH); they are reopened for the worker's next pid. */
+static void worker_files_close(struct worker *w)
+{
+    if (w->res_pid == 0)
         return;
-    const char *r = strstr(buf, "\nread_bytes:"), *w = strstr(buf, "\nwrite_bytes:");
-    if (r)
-        *rd = strtod(r + 12, NULL);
-    if (w)
-        *wr = strtod(w + 13, NULL);
+    if (w->res_stat_fd >= 0)
+        close(w->res_stat_fd);
+    if (w->res_io_fd >= 0)
+        close(w->res_io_fd);
+    w->res_pid = 0;
+}
+
+static ssize_t pread_small(int fd, char *buf, size_t n)
+{
+    ssize_t r = fd >= 0 ? pread(fd, buf, n - 1, 0) : -1;
+    if (r >= 0)
+        buf[r] = '\0';
+    return r;
+}
+
+/* The worker's counters (CPU, memory, I/O); 0 or -1. */
+static int read_worker(struct worker *w, struct proc *me, double *rd, double *wr)
+{
+    char buf[1024];
+    *rd = *wr = 0;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (w->res_pid != w->pid) {
+            char path[48];
+            worker_files_close(w);
+            snprintf(path, sizeof path, "/proc/%d/stat", w->pid);
+            w->res_stat_fd = open(path, O_RDONLY | O_CLOEXEC);
+            snprintf(path, sizeof path, "/proc/%d/io", w->pid);
+            w->res_io_fd = open(path, O_RDONLY | O_CLOEXEC);
+            w->res_pid = w->pid;
+        }
+        if (pread_small(w->res_stat_fd, buf, sizeof buf) <= 0 ||
+            parse_stat(w->pid, buf, me) != 0) {
+            worker_files_close(w);      /* a stale pid, or files never opened */
+            continue;
+        }
+        if (pread_small(w->res_io_fd, buf, 512) > 0)
+            parse_io(buf, rd, wr);
+        return 0;
+    }
+    return -1;
 }
 
 /* Every process on the machine (pid and parent), for finding workers' trees. */
@@ -148,10 +218,9 @@ static double nonneg(double x)
 static void sample(struct pool *p, struct worker *w, const struct proc *all, size_t nall)
 {
     struct proc me;
-    if (!w->cur || w->pid <= 0 || read_proc(w->pid, &me) != 0)
-        return;
     double rd, wr;
-    read_io(w->pid, &rd, &wr);
+    if (!w->cur || w->pid <= 0 || read_worker(w, &me, &rd, &wr) != 0)
+        return;
     struct cp__wire_sample s = {
         .task_id = w->cur->task_id, .try_id = w->cur->try_id, .time = cp__now(),
         .pid = w->pid, .user = me.cpu_user, .system = me.cpu_system, .rss = me.rss,
@@ -186,19 +255,25 @@ static void sample(struct pool *p, struct worker *w, const struct proc *all, siz
     add_sample(p, &s);
 }
 
+/* The start sample is the baseline itself (no CPU or I/O yet): one read of the
+ * worker's files serves both. */
 void cp__pool_res_begin(struct pool *p, struct worker *w)
 {
-    if (p->o->resource_interval < 0 || !w->cur)
+    if (p->o->resource_interval < 0 || !w->cur || w->pid <= 0)
         return;
     units();
     struct proc me;
+    double rd, wr;
     w->res_base = (struct cp__wire_sample){0};
-    if (read_proc(w->pid, &me) == 0) {
-        w->res_base.user = me.cpu_user;
-        w->res_base.system = me.cpu_system;
-        read_io(w->pid, &w->res_base.read_bytes, &w->res_base.write_bytes);
-    }
-    sample(p, w, NULL, 0);
+    if (read_worker(w, &me, &rd, &wr) != 0)
+        return;
+    w->res_base.user = me.cpu_user;
+    w->res_base.system = me.cpu_system;
+    w->res_base.read_bytes = rd;
+    w->res_base.write_bytes = wr;
+    add_sample(p, &(struct cp__wire_sample){
+        .task_id = w->cur->task_id, .try_id = w->cur->try_id, .time = cp__now(),
+        .pid = w->pid, .rss = me.rss, .vms = me.vms});
 }
 
 void cp__pool_res_end(struct pool *p, struct worker *w)

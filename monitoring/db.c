@@ -1,23 +1,24 @@
-/* monitoring/db.c — see db.h.
+/* monitoring/db.c — see db.h; the batch itself is written by db_write.c.
  *
- * Rows are copied into one allocation each (values, then the strings they point
- * to) and appended to a mutex-protected FIFO; callers never touch SQLite. The
- * writer thread wakes every flush interval (or at close), takes the whole FIFO and
- * writes it in one BEGIN IMMEDIATE … COMMIT with prepared statements. Callers do
- * not signal per row: the writer would only wake to wait out the interval again.
+ * Callers copy rows into the queue's chunks (db_int.h) under one mutex and
+ * return; they never touch SQLite. The writer thread wakes every flush interval,
+ * at close, or as soon as a few thousand rows wait (so a busy run is written as
+ * it goes rather than in one long drain at the end), takes every queued chunk
+ * and writes them in one BEGIN IMMEDIATE … COMMIT.
  *
  * A busy database never loses rows. SQLite's busy timeout waits a little inside
- * each attempt; when that is not enough the transaction is rolled back, the rows
- * stay in the writer's pending list (ahead of newer ones, so order is kept) and
- * the whole batch is tried again later. A failed batch is rolled back whole, so
- * retrying it cannot write a row twice (not even node's plain INSERT).
+ * each attempt; when that is not enough the transaction is rolled back, the
+ * chunks stay in the writer's pending list (ahead of newer ones, so order is
+ * kept) and the whole batch is tried again later. A failed batch is rolled back
+ * whole, so retrying it cannot write a row twice (not even node's plain INSERT).
  *
- * Primary keys are Parsl's, and they decide how each kind of row is written:
- *   task, try  INSERT OR REPLACE: the engine sends a task when it is created and
- *              again when it ends; the later row is the truth (db.h).
- *   status, block, resource  INSERT OR IGNORE: their keys end in the timestamp, so
- *              two rows with the same key are the same event sent twice (at the
- *              microsecond the text keeps); a plain INSERT would fail the batch.
+ * How each kind of row is stored:
+ *   task, try, status, resource  in our tables (schema.c), folded per task and
+ *              try by db_write.c: a later task or try row replaces an earlier one
+ *              (db.h), a task's end updates its row, a status fills its try's
+ *              column once.
+ *   block      INSERT OR IGNORE: Parsl's key ends in the timestamp, so two rows
+ *              with the same key are the same event sent twice.
  *   node       INSERT: its key is an autoincrement id, so every row is new.
  *   workflow   INSERT at open (a run id already in the file is an error: ids must be
  *              unique), UPDATE of the completion columns at close.
@@ -37,61 +38,97 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "monitoring/db_int.h"
 #include "monitoring/schema.h"
 
 /* How long SQLite itself waits for a lock inside one attempt. Short, so the writer
  * comes back to its own loop (and its close deadline) often. */
 #define BUSY_WAIT_MS 250
 
-enum kind { K_TASK, K_STATUS, K_TRY, K_BLOCK, K_NODE, K_RESOURCE, K_TASK_END, K_END, K_COUNT };
+#define CHUNK_BYTES (64 * 1024)
 
-/* Values bound after run_id, in each statement's order. */
-enum { N_TASK = 14, N_STATUS = 4, N_TRY = 10, N_BLOCK = 5, N_NODE = 10, N_RESOURCE = 17,
-       N_TASK_END = 4, N_END = 3, N_WORKFLOW = 6 };
+/* Rows queued that wake the writer before its interval is up. */
+#define WAKE_ROWS 4096
 
-/* ?1 is run_id in every statement, bound once when it is prepared. */
-static const struct {
+/* At most this many rows in one transaction (more wait for the next): bounds
+ * the writer's fold table and how long one commit holds the file. */
+#define BATCH_ROWS 65536
+
+/* Written chunks kept for reuse (4 MiB): memory the queue already touched, where
+ * a fresh allocation cost page faults for every row. */
+#define SPARE_CHUNKS 64
+
+#define TRY_UPSERT \
+    "INSERT INTO cp_try (run, task_id, try_id, tried, block_id, hostname, " \
+    "executor, launched, running, returned, fail_history, joins, s_pending, " \
+    "s_launched, s_running, s_running_ended, s_joining, s_end, end_state) " \
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, " \
+    "?16, ?17, ?18, ?19) " \
+    "ON CONFLICT (run, task_id, try_id) DO UPDATE SET " \
+    "tried = max(tried, excluded.tried), " \
+    "block_id = iif(excluded.tried, excluded.block_id, block_id), " \
+    "hostname = iif(excluded.tried, excluded.hostname, hostname), " \
+    "executor = iif(excluded.tried, excluded.executor, executor), " \
+    "launched = iif(excluded.tried, excluded.launched, launched), " \
+    "running = iif(excluded.tried, excluded.running, running), " \
+    "returned = iif(excluded.tried, excluded.returned, returned), " \
+    "fail_history = iif(excluded.tried, excluded.fail_history, fail_history), " \
+    "joins = iif(excluded.tried, excluded.joins, joins), " \
+    "s_pending = ifnull(s_pending, excluded.s_pending), " \
+    "s_launched = ifnull(s_launched, excluded.s_launched), " \
+    "s_running = ifnull(s_running, excluded.s_running), " \
+    "s_running_ended = ifnull(s_running_ended, excluded.s_running_ended), " \
+    "s_joining = ifnull(s_joining, excluded.s_joining), " \
+    "s_end = ifnull(s_end, excluded.s_end), " \
+    "end_state = iif(s_end IS NULL, excluded.end_state, end_state) "
+
+struct stmt_def {
     const char *table, *sql;
-    int nvals;
-} kinds[K_COUNT] = {
-    [K_TASK] = {"task",
-                "INSERT OR REPLACE INTO task (run_id, task_id, task_func_name, task_depends, "
-                "task_memoize, task_hashsum, task_inputs, task_outputs, task_stdin, "
-                "task_stdout, task_stderr, task_time_invoked, task_time_returned, "
-                "task_fail_count, task_fail_cost) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", N_TASK},
-    [K_STATUS] = {"status",
-                  "INSERT OR IGNORE INTO status (run_id, task_id, try_id, task_status_name, "
-                  "timestamp) VALUES (?, ?, ?, ?, ?)", N_STATUS},
-    [K_TRY] = {"try",
-               "INSERT OR REPLACE INTO try (run_id, task_id, try_id, block_id, hostname, "
-               "task_executor, task_try_time_launched, task_try_time_running, "
-               "task_try_time_returned, task_fail_history, task_joins) "
-               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", N_TRY},
-    [K_BLOCK] = {"block",
+    int nvals;                          /* after ?1 */
+    bool ours;                          /* ?1 is the run's number, not its run_id */
+};
+
+static const struct stmt_def stmts[S_COUNT] = {
+    [S_TASK] = {"task",
+                "INSERT OR REPLACE INTO cp_task (run, task_id, func_name, depends, memoize, "
+                "hashsum, inputs, outputs, stdin, stdout, stderr, invoked, returned, "
+                "fail_count, fail_cost) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                N_TASK, true},
+    [S_TASK_END] = {"task",
+                    "UPDATE cp_task SET returned = ?3, fail_count = ?4, fail_cost = ?5 "
+                    "WHERE run = ?1 AND task_id = ?2", N_TASK_END, true},
+    /* A try row's fields replace the file's when this batch had one (?4); each
+     * status fills its column only when it is empty. RETURNING says what the
+     * columns hold afterwards, so a status that lost its column is kept apart. */
+    /* A try row's fields replace the file's when this batch had one (?4); each
+     * status fills its column only when it is empty. db_write.c knows when the
+     * column may be taken already; then it asks the row what it holds afterwards
+     * (S_TRY_CHECK), so a status that lost its column is kept apart. */
+    [S_TRY] = {"try",
+               TRY_UPSERT, 18, true},
+    [S_TRY_CHECK] = {"try",
+                     TRY_UPSERT "RETURNING s_pending, s_launched, s_running, "
+                     "s_running_ended, s_joining, s_end, end_state", 18, true},
+    [S_STATUS] = {"status",
+                  "INSERT INTO cp_status (run, task_id, try_id, name, ts) "
+                  "VALUES (?, ?, ?, ?, ?)", 4, true},
+    [S_RESOURCE] = {"resource",
+                    "INSERT INTO cp_resource (run, task_id, try_id, ts, interval, pid, "
+                    "memory_percent, children, time_user, time_system, memory_virtual, "
+                    "memory_resident, disk_read, disk_write, status, cpu_num, ctx_voluntary, "
+                    "ctx_involuntary) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    N_RESOURCE, true},
+    [S_BLOCK] = {"block",
                  "INSERT OR IGNORE INTO block (run_id, executor_label, block_id, job_id, "
-                 "status, timestamp) VALUES (?, ?, ?, ?, ?, ?)", N_BLOCK},
-    [K_NODE] = {"node",
+                 "status, timestamp) VALUES (?, ?, ?, ?, ?, ?)", N_BLOCK, false},
+    [S_NODE] = {"node",
                 "INSERT INTO node (run_id, hostname, uid, block_id, cpu_count, total_memory, "
                 "active, worker_count, python_v, timestamp, last_heartbeat) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", N_NODE},
-    [K_RESOURCE] = {"resource",
-                    "INSERT OR IGNORE INTO resource (run_id, task_id, try_id, timestamp, "
-                    "resource_monitoring_interval, psutil_process_pid, "
-                    "psutil_process_memory_percent, psutil_process_children_count, "
-                    "psutil_process_time_user, psutil_process_time_system, "
-                    "psutil_process_memory_virtual, psutil_process_memory_resident, "
-                    "psutil_process_disk_read, psutil_process_disk_write, "
-                    "psutil_process_status, psutil_cpu_num, "
-                    "psutil_process_num_ctx_switches_voluntary, "
-                    "psutil_process_num_ctx_switches_involuntary) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", N_RESOURCE},
-    [K_TASK_END] = {"task",
-                    "UPDATE task SET task_time_returned = ?3, task_fail_count = ?4, "
-                    "task_fail_cost = ?5 WHERE run_id = ?1 AND task_id = ?2", N_TASK_END},
-    [K_END] = {"workflow",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", N_NODE, false},
+    [S_END] = {"workflow",
                "UPDATE workflow SET time_completed = ?2, tasks_completed_count = ?3, "
-               "tasks_failed_count = ?4 WHERE run_id = ?1", N_END},
+               "tasks_failed_count = ?4 WHERE run_id = ?1", N_END, false},
 };
 
 static const char workflow_sql[] =
@@ -99,104 +136,65 @@ static const char workflow_sql[] =
     "rundir, time_completed, tasks_failed_count, tasks_completed_count) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, NULL, 0, 0)";
 
-enum vtype { V_NULL, V_INT, V_REAL, V_TEXT, V_TIME };
-
-struct val {
-    enum vtype t;
-    union {
-        int64_t i;
-        double d;                       /* V_REAL; V_TIME: CLOCK_REALTIME seconds */
-        const char *s;                  /* V_TEXT; in a queued row, points into the row */
-    };
-};
-
-struct row {
-    struct row *next;
-    enum kind kind;
-    bool folded;                        /* a later row of its batch holds its data */
-    int n;
-    struct val v[];                     /* then the bytes of the strings */
-};
-
-struct cp__mon {
-    sqlite3 *db;                        /* the opening thread, then only the writer */
-    sqlite3_stmt *st[K_COUNT];
-    char *path, *run_id;
-    double flush_interval, lock_timeout;
-    pthread_t thread;
-
-    pthread_mutex_t mu;                 /* guards the fields below */
-    pthread_cond_t cv;                  /* signalled by close */
-    struct row *head, *tail;            /* queued, not yet taken by the writer */
-    bool closing;
-    struct cp__mon_stats stats;
-
-    /* Set by the writer when it gives up at close; read by close after the join. */
-    uint64_t lost_rows;
-    bool lost_end;
-    int last_rc;
-    char last_error[256];
-};
+typedef struct cp__mon_val val;
 
 /* ------------------------------------------------------------ values */
 
-static struct val v_int(int64_t i) { return (struct val){.t = V_INT, .i = i}; }
-static struct val v_real(double d) { return (struct val){.t = V_REAL, .d = d}; }
-
-static struct val v_text(const char *s)
-{
-    return s ? (struct val){.t = V_TEXT, .s = s} : (struct val){.t = V_NULL};
-}
+static val v_int(int64_t i) { return (val){.t = V_INT, .i = i}; }
+static val v_real(double d) { return (val){.t = V_REAL, .d = d}; }
+static val v_text(const char *s) { return s ? (val){.t = V_TEXT, .s = s} : (val){.t = V_NULL}; }
 
 /* For the columns Parsl declares NOT NULL: a row with '' beats a lost row. */
-static struct val v_text_nn(const char *s) { return v_text(s ? s : ""); }
+static val v_text_nn(const char *s) { return v_text(s ? s : ""); }
+static val v_time(double t) { return t > 0 ? (val){.t = V_TIME, .d = t} : (val){.t = V_NULL}; }
+static val v_time_nn(double t) { return v_time(t > 0 ? t : cp__now()); }
 
-static struct val v_time(double t)
+/* The local time of second s, worked out once per second per thread: rows come
+ * in bursts within a second. */
+static const struct tm *local_tm(time_t s)
 {
-    return t > 0 ? (struct val){.t = V_TIME, .d = t} : (struct val){.t = V_NULL};
+    static __thread time_t cached = (time_t)-1;
+    static __thread struct tm tm;
+    if (s != cached) {
+        localtime_r(&s, &tm);
+        cached = s;
+    }
+    return &tm;
 }
 
-static struct val v_time_nn(double t) { return v_time(t > 0 ? t : cp__now()); }
+static void split_time(double t, time_t *s, long *us)
+{
+    double whole = floor(t);
+    *s = (time_t)whole;
+    *us = lround((t - whole) * 1e6);
+    if (*us >= 1000000) {
+        (*s)++;
+        *us -= 1000000;
+    }
+}
+
+int64_t cp__mon_local_us(double t)
+{
+    time_t s;
+    long us;
+    split_time(t, &s, &us);
+    return ((int64_t)s + local_tm(s)->tm_gmtoff) * 1000000 + us;
+}
 
 /* Parsl stores naive datetime.now() values, which SQLAlchemy writes to SQLite as
  * text with six fractional digits; readers (parsl-visualize, pandas) parse exactly
  * that, in local time. */
 static void format_time(double t, char *out, size_t size)
 {
-    double whole = floor(t);
-    time_t s = (time_t)whole;
-    long us = lround((t - whole) * 1e6);
-    if (us >= 1000000) {
-        s++;
-        us -= 1000000;
-    }
-    /* Rows come in bursts within a second (per thread: the writer, and open):
-     * the date and time part is worked out once per second. */
-    static __thread time_t cached = (time_t)-1;
-    static __thread char prefix[80];
-    static __thread size_t plen;
-    if (s != cached) {
-        struct tm tm;
-        localtime_r(&s, &tm);
-        plen = (size_t)snprintf(prefix, sizeof prefix, "%04d-%02d-%02d %02d:%02d:%02d",
-                                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                                tm.tm_min, tm.tm_sec);
-        cached = s;
-    }
-    if (plen + 8 > size) {
-        out[0] = '\0';
-        return;
-    }
-    memcpy(out, prefix, plen);
-    out[plen] = '.';
-    for (size_t i = plen + 6; i > plen; i--, us /= 10)
-        out[i] = (char)('0' + us % 10);
-    out[plen + 7] = '\0';
+    time_t s;
+    long us;
+    split_time(t, &s, &us);
+    const struct tm *tm = local_tm(s);
+    snprintf(out, size, "%04d-%02d-%02d %02d:%02d:%02d.%06ld", tm->tm_year + 1900,
+             tm->tm_mon + 1, tm->tm_mday, tm->tm_hour, tm->tm_min, tm->tm_sec, us);
 }
 
-/* Binds v to ?2, ?3, … (?1 is run_id). Strings are SQLITE_STATIC: the row outlives
- * the step, and the next use of the statement rebinds every parameter first. */
-static int bind_vals(sqlite3_stmt *st, const struct val *v, int n)
+int cp__mon_bind(sqlite3_stmt *st, const val *v, int n, bool time_text)
 {
     int rc = SQLITE_OK;
     char buf[64];
@@ -208,6 +206,10 @@ static int bind_vals(sqlite3_stmt *st, const struct val *v, int n)
         case V_REAL: rc = sqlite3_bind_double(st, p, v[i].d); break;
         case V_TEXT: rc = sqlite3_bind_text(st, p, v[i].s, -1, SQLITE_STATIC); break;
         case V_TIME:
+            if (!time_text) {
+                rc = sqlite3_bind_int64(st, p, cp__mon_local_us(v[i].d));
+                break;
+            }
             format_time(v[i].d, buf, sizeof buf);
             rc = sqlite3_bind_text(st, p, buf, -1, SQLITE_TRANSIENT);
             break;
@@ -218,70 +220,130 @@ static int bind_vals(sqlite3_stmt *st, const struct val *v, int n)
 
 /* ------------------------------------------------------------ queue */
 
-static void free_rows(struct row *r)
+static void free_chunks(struct cp__mon_chunk *c)
 {
-    while (r) {
-        struct row *next = r->next;
-        free(r);
-        r = next;
+    while (c) {
+        struct cp__mon_chunk *next = c->next;
+        free(c);
+        c = next;
     }
 }
 
-/* 0; -1 when memory ran out (counted and logged here, except for the completion,
- * which close reports itself). */
-static int enqueue(struct cp__mon *m, enum kind k, const struct val *v, int n)
+static size_t count_rows(const struct cp__mon_chunk *c, bool *has_end)
 {
-    size_t bytes = 0;
-    for (int i = 0; i < n; i++)
-        if (v[i].t == V_TEXT)
-            bytes += strlen(v[i].s) + 1;
-    struct row *r = malloc(sizeof *r + (size_t)n * sizeof *v + bytes);
-    if (!r) {
-        if (k == K_END)
-            return -1;
-        pthread_mutex_lock(&m->mu);
-        m->stats.rows_dropped++;
-        pthread_mutex_unlock(&m->mu);
-        CP_ERROR("monitoring", "out of memory: a %s row was dropped", kinds[k].table);
-        return -1;
-    }
-    r->next = NULL;
-    r->kind = k;
-    r->folded = false;
-    r->n = n;
-    char *p = (char *)(r->v + n);
-    for (int i = 0; i < n; i++) {
-        r->v[i] = v[i];
-        if (v[i].t == V_TEXT) {
-            size_t len = strlen(v[i].s) + 1;
-            memcpy(p, v[i].s, len);
+    size_t n = 0;
+    for (; c; c = c->next)
+        for (size_t off = 0; off < c->used;) {
+            const struct cp__mon_row *r = (const struct cp__mon_row *)(c->data + off);
+            off += r->size;
+            if (r->kind == K_END)
+                *has_end = true;
+            else
+                n++;
+        }
+    return n;
+}
+
+struct spec {
+    enum kind k;
+    const val *v;
+    int n;
+};
+
+static size_t row_bytes(const struct spec *s)
+{
+    size_t bytes = sizeof(struct cp__mon_row) + (size_t)s->n * sizeof(val);
+    for (int i = 0; i < s->n; i++)
+        if (s->v[i].t == V_TEXT)
+            bytes += strlen(s->v[i].s) + 1;
+    return (bytes + 15) & ~(size_t)15;
+}
+
+static void copy_row(unsigned char *at, const struct spec *s, size_t size)
+{
+    struct cp__mon_row *r = (struct cp__mon_row *)at;
+    r->size = (uint32_t)size;
+    r->kind = (uint16_t)s->k;
+    r->n = (uint16_t)s->n;
+    char *p = (char *)(r->v + s->n);
+    for (int i = 0; i < s->n; i++) {
+        r->v[i] = s->v[i];
+        if (s->v[i].t == V_TEXT) {
+            size_t len = strlen(s->v[i].s) + 1;
+            memcpy(p, s->v[i].s, len);
             r->v[i].s = p;
             p += len;
         }
     }
+}
+
+/* Queues the rows together (one lock). 0; -1 when memory ran out: the rows are
+ * counted as dropped and logged here, except the run's completion, which close
+ * reports itself. */
+static int enqueue(struct cp__mon *m, const struct spec *s, int n)
+{
+    size_t size[4], total = 0;
+    for (int i = 0; i < n; i++)
+        total += size[i] = row_bytes(&s[i]);
     pthread_mutex_lock(&m->mu);
-    if (m->tail)
-        m->tail->next = r;
-    else
-        m->head = r;
-    m->tail = r;
-    if (k != K_END)
-        m->stats.rows_queued++;
+    struct cp__mon_chunk *c = m->tail;
+    if (!c || c->cap - c->used < total) {
+        size_t cap = total > CHUNK_BYTES ? total : CHUNK_BYTES;
+        if (cap == CHUNK_BYTES && m->spare) {
+            c = m->spare;
+            m->spare = c->next;
+            m->nspare--;
+        } else {
+            c = malloc(sizeof *c + cap);
+        }
+        if (!c) {
+            bool end = s[0].k == K_END;
+            if (!end)
+                m->stats.rows_dropped += (uint64_t)n;
+            pthread_mutex_unlock(&m->mu);
+            if (!end)
+                CP_ERROR("monitoring", "out of memory: %d rows were dropped", n);
+            return -1;
+        }
+        c->next = NULL;
+        c->used = c->rows = 0;
+        c->cap = cap;
+        if (m->tail)
+            m->tail->next = c;
+        else
+            m->head = c;
+        m->tail = c;
+    }
+    for (int i = 0; i < n; i++) {
+        copy_row(c->data + c->used, &s[i], size[i]);
+        c->used += size[i];
+        c->rows++;
+        if (s[i].k != K_END)
+            m->stats.rows_queued++;
+    }
+    m->queued_rows += (size_t)n;
+    if (m->writer_waiting && m->queued_rows >= WAKE_ROWS) {
+        m->writer_waiting = false;
+        pthread_cond_signal(&m->cv);
+    }
     pthread_mutex_unlock(&m->mu);
     return 0;
 }
 
+static int enqueue1(struct cp__mon *m, enum kind k, const val *v, int n)
+{
+    return enqueue(m, &(struct spec){k, v, n}, 1);
+}
+
 /* ------------------------------------------------------------ the writer */
 
-/* A row SQLite refuses for its own content (a constraint or type of a schema that
- * is not ours) would fail every retry; it is skipped and logged instead. */
-static bool row_refused(int rc)
+bool cp__mon_row_refused(int rc)
 {
     rc &= 0xff;
     return rc == SQLITE_CONSTRAINT || rc == SQLITE_MISMATCH || rc == SQLITE_TOOBIG;
 }
 
-static void note_failure(struct cp__mon *m, int rc)
+void cp__mon_note_failure(struct cp__mon *m, int rc)
 {
     char msg[sizeof m->last_error];
     snprintf(msg, sizeof msg, "%s", sqlite3_errcode(m->db) != SQLITE_OK
@@ -295,105 +357,6 @@ static void note_failure(struct cp__mon *m, int rc)
     memcpy(m->last_error, msg, sizeof msg);
 }
 
-/* Folds rows of one batch that a later row makes redundant, so SQLite sees each
- * task and try once per batch rather than once per state: a try's rows are
- * cumulative (each carries every time known so far) and replace each other, and
- * a task's end is an UPDATE of the row its start inserted. For a task that starts
- * and ends within one flush interval that turns five statements into two, and
- * the rows in the file are the same. An optimisation only: without memory for
- * the table, every row is written as it came. */
-struct fold_slot {
-    int64_t task, try_;
-    int cls;                            /* 0 empty, 1 try, 2 task */
-    struct row *r;
-};
-
-static void fold(struct row *rows)
-{
-    size_t n = 0;
-    for (struct row *r = rows; r; r = r->next)
-        n += r->kind == K_TRY || r->kind == K_TASK || r->kind == K_TASK_END;
-    if (n < 2)
-        return;
-    size_t cap = 16;
-    while (cap < 2 * n)
-        cap <<= 1;
-    struct fold_slot *tab = calloc(cap, sizeof *tab);
-    if (!tab)
-        return;
-    for (struct row *r = rows; r; r = r->next) {
-        int cls = r->kind == K_TRY ? 1 : r->kind == K_TASK || r->kind == K_TASK_END ? 2 : 0;
-        if (!cls || r->folded)
-            continue;
-        int64_t task = r->v[0].i, try_ = cls == 1 ? r->v[1].i : 0;
-        uint64_t h = ((uint64_t)task * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)try_ << 1) ^
-                     (uint64_t)cls;
-        size_t i = (size_t)(h ^ (h >> 29)) & (cap - 1);
-        while (tab[i].cls && !(tab[i].cls == cls && tab[i].task == task && tab[i].try_ == try_))
-            i = (i + 1) & (cap - 1);
-        struct fold_slot *sl = &tab[i];
-        if (!sl->cls) {
-            *sl = (struct fold_slot){task, try_, cls, r};
-            continue;
-        }
-        struct row *prev = sl->r;
-        if (r->kind == K_TASK_END && prev->kind == K_TASK) {
-            prev->v[11] = r->v[1];      /* task_time_returned */
-            prev->v[12] = r->v[2];      /* task_fail_count */
-            prev->v[13] = r->v[3];      /* task_fail_cost */
-            r->folded = true;
-        } else {
-            prev->folded = true;        /* a replace, or a later UPDATE of the same */
-            sl->r = r;
-        }
-    }
-    free(tab);
-}
-
-/* Writes rows in one transaction: SQLITE_OK when committed, otherwise rolled back
- * (the caller keeps the rows). Counts rows that changed the file and rows SQLite
- * did not store (duplicates of a Parsl key, refused rows). */
-static int write_batch(struct cp__mon *m, const struct row *rows, uint64_t *written,
-                       uint64_t *ignored)
-{
-    uint64_t w = 0, ig = 0;
-    int rc = sqlite3_exec(m->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    for (const struct row *r = rows; r && rc == SQLITE_OK; r = r->next) {
-        if (r->folded) {
-            w++;                        /* its data went into a later row */
-            continue;
-        }
-        sqlite3_stmt *st = m->st[r->kind];
-        rc = bind_vals(st, r->v, r->n);
-        if (rc == SQLITE_OK)
-            rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE) {
-            rc = SQLITE_OK;
-            if (r->kind != K_END && sqlite3_changes(m->db) > 0)
-                w++;
-            else if (r->kind != K_END)
-                ig++;
-        } else if (row_refused(rc)) {
-            CP_WARN("monitoring", "a %s row was not stored: %s", kinds[r->kind].table,
-                    sqlite3_errmsg(m->db));
-            ig++;
-            rc = SQLITE_OK;
-        }
-        sqlite3_reset(st);      /* keeps the error and its message for note_failure */
-    }
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(m->db, "COMMIT", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        note_failure(m, rc);
-        if (!sqlite3_get_autocommit(m->db))
-            sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
-        return rc;
-    }
-    *written = w;
-    *ignored = ig;
-    return SQLITE_OK;
-}
-
 static void wait_until(struct cp__mon *m, double when)
 {
     struct timespec ts;
@@ -401,40 +364,64 @@ static void wait_until(struct cp__mon *m, double when)
     ts.tv_nsec = (long)((when - (double)ts.tv_sec) * 1e9);
     if (ts.tv_nsec >= 1000000000L)
         ts.tv_nsec = 999999999L;
+    m->writer_waiting = true;
     pthread_cond_timedwait(&m->cv, &m->mu, &ts);
+    m->writer_waiting = false;
+}
+
+/* Written chunks go back for reuse, up to SPARE_CHUNKS; m->mu is held. */
+static void recycle(struct cp__mon *m, struct cp__mon_chunk *c)
+{
+    while (c) {
+        struct cp__mon_chunk *next = c->next;
+        if (c->cap == CHUNK_BYTES && m->nspare < SPARE_CHUNKS) {
+            c->next = m->spare;
+            m->spare = c;
+            m->nspare++;
+        } else {
+            free(c);
+        }
+        c = next;
+    }
 }
 
 /* At the close deadline: what could not be written is counted and freed. */
-static void give_up(struct cp__mon *m, struct row *rows)
+static void give_up(struct cp__mon *m, struct cp__mon_chunk *chunks)
 {
-    for (struct row *r = rows; r; r = r->next) {
-        if (r->kind == K_END)
-            m->lost_end = true;
-        else
-            m->lost_rows++;
-    }
-    free_rows(rows);
+    bool end = false;
+    m->lost_rows += count_rows(chunks, &end);
+    m->lost_end |= end;
+    free_chunks(chunks);
 }
 
 static void *writer_main(void *arg)
 {
     struct cp__mon *m = arg;
-    struct row *pend = NULL, *pend_tail = NULL;     /* taken, not yet committed */
+    struct cp__mon_chunk *pend = NULL, *pend_tail = NULL;   /* taken, not yet committed */
+    size_t pend_rows = 0;
     double next = cp__mono() + m->flush_interval, deadline = 0;
 
     pthread_mutex_lock(&m->mu);
     for (;;) {
-        while (!m->closing && cp__mono() < next)
+        while (!m->closing && m->queued_rows < WAKE_ROWS && cp__mono() < next)
             wait_until(m, next);
         if (m->closing && deadline == 0)
             deadline = cp__mono() + m->lock_timeout;
-        if (m->head) {
+        while (m->head && pend_rows < BATCH_ROWS) {
+            struct cp__mon_chunk *c = m->head;
+            if (c == m->tail && c->cap - c->used >= 512 && pend_rows > 0)
+                break;      /* producers still fill it; the next batch takes it */
+            m->head = c->next;
+            if (!m->head)
+                m->tail = NULL;
+            c->next = NULL;
             if (pend_tail)
-                pend_tail->next = m->head;
+                pend_tail->next = c;
             else
-                pend = m->head;
-            pend_tail = m->tail;
-            m->head = m->tail = NULL;
+                pend = c;
+            pend_tail = c;
+            pend_rows += c->rows;
+            m->queued_rows -= c->rows < m->queued_rows ? c->rows : m->queued_rows;
         }
         bool closing = m->closing;
         pthread_mutex_unlock(&m->mu);
@@ -442,15 +429,17 @@ static void *writer_main(void *arg)
         uint64_t written = 0, ignored = 0;
         int rc = SQLITE_OK;
         bool tried = pend != NULL;
-        fold(pend);
-        if (pend && (rc = write_batch(m, pend, &written, &ignored)) == SQLITE_OK) {
-            free_rows(pend);
-            pend = pend_tail = NULL;
+        if (pend && (rc = cp__mon_write_batch(m, pend, &written, &ignored)) == SQLITE_OK) {
             m->last_rc = 0;
         }
         double now = cp__mono();
 
         pthread_mutex_lock(&m->mu);
+        if (tried && rc == SQLITE_OK) {
+            recycle(m, pend);
+            pend = pend_tail = NULL;
+            pend_rows = 0;
+        }
         if (tried && rc == SQLITE_OK) {
             m->stats.rows_written += written;
             m->stats.rows_ignored += ignored;
@@ -459,7 +448,8 @@ static void *writer_main(void *arg)
             m->stats.busy_retries++;
         }
         if (!closing) {
-            next = now + m->flush_interval;
+            /* More than a batch was waiting: go on at once. */
+            next = m->queued_rows >= WAKE_ROWS ? now : now + m->flush_interval;
             continue;
         }
         if (!pend && !m->head)
@@ -497,15 +487,26 @@ static int insert_workflow(struct cp__mon *m, const struct cp__mon_opts *o, cp_e
 {
     char host[256], user[256];
     who_and_where(host, sizeof host, user, sizeof user);
-    const struct val v[N_WORKFLOW] = {
+    const val v[N_WORKFLOW] = {
         v_text(o->workflow_name), v_text(o->workflow_version), v_time_nn(o->time_began),
         v_text_nn(host), v_text_nn(user), v_text_nn(o->rundir),
     };
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(m->db, workflow_sql, -1, &st, NULL);
     if (rc == SQLITE_OK && (rc = sqlite3_bind_text(st, 1, m->run_id, -1, SQLITE_STATIC)) ==
-                               SQLITE_OK && (rc = bind_vals(st, v, N_WORKFLOW)) == SQLITE_OK)
+                               SQLITE_OK && (rc = cp__mon_bind(st, v, N_WORKFLOW, true)) ==
+                               SQLITE_OK)
         rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc == SQLITE_DONE) {
+        rc = sqlite3_prepare_v2(m->db, "INSERT INTO cp_run (run_id) VALUES (?1)", -1, &st,
+                                NULL);
+        if (rc == SQLITE_OK && (rc = sqlite3_bind_text(st, 1, m->run_id, -1, SQLITE_STATIC)) ==
+                                   SQLITE_OK)
+            rc = sqlite3_step(st);
+        m->run = sqlite3_last_insert_rowid(m->db);
+    }
     int ret = 0;
     if ((rc & 0xff) == SQLITE_CONSTRAINT)
         ret = cp__errf(err, EEXIST, "monitoring database %s already has run %s (run ids must "
@@ -585,18 +586,20 @@ static int setup(struct cp__mon *m, const struct cp__mon_opts *o, cp_err *err)
 
 static int prepare(struct cp__mon *m, cp_err *err)
 {
-    for (int k = 0; k < K_COUNT; k++) {
-        int rc = sqlite3_prepare_v3(m->db, kinds[k].sql, -1, SQLITE_PREPARE_PERSISTENT,
-                                    &m->st[k], NULL);
+    for (int k = 0; k < S_COUNT; k++) {
+        const struct stmt_def *d = &stmts[k];
+        int rc = sqlite3_prepare_v3(m->db, d->sql, -1, SQLITE_PREPARE_PERSISTENT, &m->st[k],
+                                    NULL);
         if (rc == SQLITE_OK)
-            rc = sqlite3_bind_text(m->st[k], 1, m->run_id, -1, SQLITE_STATIC);
+            rc = d->ours ? sqlite3_bind_int64(m->st[k], 1, m->run)
+                         : sqlite3_bind_text(m->st[k], 1, m->run_id, -1, SQLITE_STATIC);
         if (rc != SQLITE_OK)
             return cp__mon_sqlerr(err, m->db, rc, "monitoring database %s: preparing the %s "
-                                  "statement", m->path, kinds[k].table);
-        if (sqlite3_bind_parameter_count(m->st[k]) != kinds[k].nvals + 1)
+                                  "statement", m->path, d->table);
+        if (sqlite3_bind_parameter_count(m->st[k]) != d->nvals + 1)
             return cp__errf(err, EINVAL, "monitoring: the %s statement takes %d values, not "
-                            "%d (a bug)", kinds[k].table,
-                            sqlite3_bind_parameter_count(m->st[k]) - 1, kinds[k].nvals);
+                            "%d (a bug)", d->table, sqlite3_bind_parameter_count(m->st[k]) - 1,
+                            d->nvals);
     }
     return 0;
 }
@@ -607,10 +610,12 @@ static void destroy(struct cp__mon *m)
 {
     if (!m)
         return;
-    for (int k = 0; k < K_COUNT; k++)
+    for (int k = 0; k < S_COUNT; k++)
         sqlite3_finalize(m->st[k]);
     sqlite3_close_v2(m->db);
-    free_rows(m->head);
+    free_chunks(m->head);
+    free_chunks(m->spare);
+    cp__mon_fold_free(m);
     pthread_cond_destroy(&m->cv);
     pthread_mutex_destroy(&m->mu);
     free(m->path);
@@ -670,17 +675,43 @@ error:
 
 /* ------------------------------------------------------------ rows */
 
-void cp__mon_task(struct cp__mon *m, const struct cp__mon_task *t)
+static void task_vals(val v[N_TASK], const struct cp__mon_task *t)
 {
-    if (!m || !t)
-        return;
-    const struct val v[N_TASK] = {
+    const val x[N_TASK] = {
         v_int(t->task_id), v_text_nn(t->func_name), v_text(t->depends), v_text_nn(t->memoize),
         v_text(t->hashsum), v_text(t->inputs), v_text(t->outputs), v_text(t->stdin_path),
         v_text(t->stdout_path), v_text(t->stderr_path), v_time(t->time_invoked),
         v_time(t->time_returned), v_int(t->fail_count), v_real(t->fail_cost),
     };
-    enqueue(m, K_TASK, v, N_TASK);
+    memcpy(v, x, sizeof x);
+}
+
+static void try_vals(val v[N_TRY], const struct cp__mon_try *t)
+{
+    const val x[N_TRY] = {
+        v_int(t->task_id), v_int(t->try_id), v_text(t->block_id), v_text(t->hostname),
+        v_text_nn(t->executor), v_time(t->time_launched), v_time(t->time_running),
+        v_time(t->time_returned), v_text(t->fail_history), v_text(t->joins),
+    };
+    memcpy(v, x, sizeof x);
+}
+
+static void end_vals(val v[N_TASK_END], const struct cp__mon_task_end *e)
+{
+    const val x[N_TASK_END] = {
+        v_int(e->task_id), v_time(e->time_returned), v_int(e->fail_count),
+        v_real(e->fail_cost),
+    };
+    memcpy(v, x, sizeof x);
+}
+
+void cp__mon_task(struct cp__mon *m, const struct cp__mon_task *t)
+{
+    if (!m || !t)
+        return;
+    val v[N_TASK];
+    task_vals(v, t);
+    enqueue1(m, K_TASK, v, N_TASK);
 }
 
 void cp__mon_task_end(struct cp__mon *m, long task_id, double time_returned, int fail_count,
@@ -688,10 +719,9 @@ void cp__mon_task_end(struct cp__mon *m, long task_id, double time_returned, int
 {
     if (!m)
         return;
-    const struct val v[N_TASK_END] = {
-        v_int(task_id), v_time(time_returned), v_int(fail_count), v_real(fail_cost),
-    };
-    enqueue(m, K_TASK_END, v, N_TASK_END);
+    val v[N_TASK_END];
+    end_vals(v, &(struct cp__mon_task_end){task_id, time_returned, fail_count, fail_cost});
+    enqueue1(m, K_TASK_END, v, N_TASK_END);
 }
 
 void cp__mon_status(struct cp__mon *m, long task_id, int try_id, const char *state_name,
@@ -699,22 +729,46 @@ void cp__mon_status(struct cp__mon *m, long task_id, int try_id, const char *sta
 {
     if (!m)
         return;
-    const struct val v[N_STATUS] = {
+    const val v[N_STATUS] = {
         v_int(task_id), v_int(try_id), v_text_nn(state_name), v_time_nn(time),
     };
-    enqueue(m, K_STATUS, v, N_STATUS);
+    enqueue1(m, K_STATUS, v, N_STATUS);
 }
 
 void cp__mon_try(struct cp__mon *m, const struct cp__mon_try *t)
 {
     if (!m || !t)
         return;
-    const struct val v[N_TRY] = {
-        v_int(t->task_id), v_int(t->try_id), v_text(t->block_id), v_text(t->hostname),
-        v_text_nn(t->executor), v_time(t->time_launched), v_time(t->time_running),
-        v_time(t->time_returned), v_text(t->fail_history), v_text(t->joins),
+    val v[N_TRY];
+    try_vals(v, t);
+    enqueue1(m, K_TRY, v, N_TRY);
+}
+
+void cp__mon_change(struct cp__mon *m, long task_id, int try_id, const char *state_name,
+                    double time, const struct cp__mon_try *try_row,
+                    const struct cp__mon_task *task_row, const struct cp__mon_task_end *end)
+{
+    if (!m)
+        return;
+    val vs[N_STATUS] = {
+        v_int(task_id), v_int(try_id), v_text_nn(state_name), v_time_nn(time),
     };
-    enqueue(m, K_TRY, v, N_TRY);
+    val vy[N_TRY], vt[N_TASK], ve[N_TASK_END];
+    struct spec s[4] = {{K_STATUS, vs, N_STATUS}};
+    int n = 1;
+    if (try_row) {
+        try_vals(vy, try_row);
+        s[n++] = (struct spec){K_TRY, vy, N_TRY};
+    }
+    if (task_row) {
+        task_vals(vt, task_row);
+        s[n++] = (struct spec){K_TASK, vt, N_TASK};
+    }
+    if (end) {
+        end_vals(ve, end);
+        s[n++] = (struct spec){K_TASK_END, ve, N_TASK_END};
+    }
+    enqueue(m, s, n);
 }
 
 void cp__mon_block(struct cp__mon *m, const char *executor, const char *block_id,
@@ -722,31 +776,31 @@ void cp__mon_block(struct cp__mon *m, const char *executor, const char *block_id
 {
     if (!m)
         return;
-    const struct val v[N_BLOCK] = {
+    const val v[N_BLOCK] = {
         v_text_nn(executor), v_text_nn(block_id), v_text(job_id), v_text_nn(status),
         v_time_nn(time),
     };
-    enqueue(m, K_BLOCK, v, N_BLOCK);
+    enqueue1(m, K_BLOCK, v, N_BLOCK);
 }
 
 void cp__mon_node(struct cp__mon *m, const struct cp__mon_node *n)
 {
     if (!m || !n)
         return;
-    const struct val v[N_NODE] = {
+    const val v[N_NODE] = {
         v_text_nn(n->hostname), v_text_nn(n->uid), v_text_nn(n->block_id),
         v_int(n->cpu_count), v_int(n->total_memory), v_int(n->active ? 1 : 0),
         v_int(n->worker_count), v_text_nn(n->python_v), v_time_nn(n->time),
         v_time_nn(n->last_heartbeat),
     };
-    enqueue(m, K_NODE, v, N_NODE);
+    enqueue1(m, K_NODE, v, N_NODE);
 }
 
 void cp__mon_resource(struct cp__mon *m, const struct cp__mon_resource *r)
 {
     if (!m || !r)
         return;
-    const struct val v[N_RESOURCE] = {
+    const val v[N_RESOURCE] = {
         v_int(r->task_id), v_int(r->try_id), v_time_nn(r->time), v_real(r->interval),
         v_int(r->pid), v_real(r->memory_percent), v_real(r->children_count),
         v_real(r->time_user), v_real(r->time_system), v_real(r->memory_virtual),
@@ -754,7 +808,7 @@ void cp__mon_resource(struct cp__mon *m, const struct cp__mon_resource *r)
         v_text(r->status), v_text(r->cpu_num), v_real(r->ctx_voluntary),
         v_real(r->ctx_involuntary),
     };
-    enqueue(m, K_RESOURCE, v, N_RESOURCE);
+    enqueue1(m, K_RESOURCE, v, N_RESOURCE);
 }
 
 void cp__mon_get_stats(struct cp__mon *m, struct cp__mon_stats *out)
@@ -777,10 +831,10 @@ int cp__mon_close(struct cp__mon *m, double time_completed, int tasks_completed,
 {
     if (!m)
         return 0;
-    const struct val v[N_END] = {
+    const val v[N_END] = {
         v_time_nn(time_completed), v_int(tasks_completed), v_int(tasks_failed),
     };
-    bool end_queued = enqueue(m, K_END, v, N_END) == 0;
+    bool end_queued = enqueue1(m, K_END, v, N_END) == 0;
     pthread_mutex_lock(&m->mu);
     m->closing = true;
     pthread_cond_signal(&m->cv);

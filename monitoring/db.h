@@ -3,14 +3,15 @@
  *
  * Callers on any thread hand over rows; each call copies what it is given into a
  * queue and returns at once, never waiting for SQLite. The writer thread commits
- * what is queued in one transaction every flush interval (and at close), so a
- * reader holding the database (a report, sqlite3 in another terminal) delays the
- * writer but never makes it lose a row: a busy database is retried until it is
- * free again, and rows keep queueing meanwhile.
+ * what is queued in one transaction every flush interval, as soon as a few
+ * thousand rows wait, and at close, so a reader holding the database (a report,
+ * sqlite3 in another terminal) delays the writer but never makes it lose a row:
+ * a busy database is retried until it is free again, and rows keep queueing.
  *
  * Tables and columns are Parsl's (reference/parsl-notes.md §7): workflow, task,
  * try, status, block, node, resource, so tools written for Parsl's database read
- * ours. Times are stored as Parsl stores them: text "YYYY-MM-DD HH:MM:SS.ffffff"
+ * ours; task, try, status and resource are views over compact tables of ours
+ * (schema.c). Times read as Parsl stores them: text "YYYY-MM-DD HH:MM:SS.ffffff"
  * in local time. The file is shared by runs (one workflow row per run_id).
  *
  * In the columns Parsl declares NOT NULL, a NULL string is written as '' and a time
@@ -70,6 +71,14 @@ void cp__mon_task(struct cp__mon *m, const struct cp__mon_task *t);
 void cp__mon_task_end(struct cp__mon *m, long task_id, double time_returned, int fail_count,
                       double fail_cost);
 
+/* The end of a task, as cp__mon_task_end takes it. */
+struct cp__mon_task_end {
+    long task_id;
+    double time_returned;
+    int fail_count;
+    double fail_cost;
+};
+
 /* One row of `status`: the task entered state_name (Parsl's names: "pending",
  * "launched", "running", "exec_done", "failed", "dep_fail", "fail_retryable",
  * "memo_done", "joining", "running_ended") at time. */
@@ -86,6 +95,13 @@ struct cp__mon_try {
     const char *joins;              /* task_joins; may be NULL */
 };
 void cp__mon_try(struct cp__mon *m, const struct cp__mon_try *t);
+
+/* A state change of a task and the rows it brings, queued together (one lock,
+ * one copy; the engine's path): the status row as cp__mon_status, then the try
+ * row, the task row and the task's end when given (each may be NULL). */
+void cp__mon_change(struct cp__mon *m, long task_id, int try_id, const char *state_name,
+                    double time, const struct cp__mon_try *try_row,
+                    const struct cp__mon_task *task_row, const struct cp__mon_task_end *end);
 
 /* One row of `block`: a block of an executor changed status at time. */
 void cp__mon_block(struct cp__mon *m, const char *executor, const char *block_id,
@@ -125,9 +141,9 @@ void cp__mon_resource(struct cp__mon *m, const struct cp__mon_resource *r);
 struct cp__mon_stats {
     uint64_t rows_queued, rows_written, commits, busy_retries;
     uint64_t rows_dropped;          /* only when out of memory: then also logged */
-    uint64_t rows_ignored;          /* given, but not stored: a status, block or resource
-                                       row whose Parsl key (ending in the timestamp) was
-                                       already there, or a row SQLite refused (logged) */
+    uint64_t rows_ignored;          /* given, but not stored: a status or block row
+                                       given twice (same task, try or block, name and
+                                       microsecond), or a row SQLite refused (logged) */
 };
 void cp__mon_get_stats(struct cp__mon *m, struct cp__mon_stats *out);
 

@@ -144,8 +144,8 @@ int cp__rep_reload(struct cp__rep_db *r, cp_err *err)
 static int check_tables(struct cp__rep_db *r, cp_err *err)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(r->db, "SELECT 1 FROM sqlite_master WHERE type = 'table' "
-                                "AND name = ?1", -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(r->db, "SELECT 1 FROM sqlite_master WHERE type IN "
+                                "('table', 'view') AND name = ?1", -1, &st, NULL);
     for (size_t i = 0; rc == SQLITE_OK && i < sizeof needed / sizeof needed[0]; i++) {
         sqlite3_bind_text(st, 1, needed[i], -1, SQLITE_STATIC);
         rc = sqlite3_step(st);

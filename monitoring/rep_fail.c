@@ -12,6 +12,7 @@
 
 #include "monitoring/rep_html.h"
 #include "monitoring/rep_parts.h"
+#include "monitoring/rep_scan.h"
 #include "monitoring/schema.h"
 
 #define ERROR_CHARS 4000    /* of one error text; the rest is cut with "…" */
@@ -27,12 +28,12 @@ static const char depfail_sql[] =
     "t.run_id = s.run_id AND t.task_id = s.task_id WHERE s.run_id = ?1 AND "
     "s.task_status_name = 'dep_fail' GROUP BY s.task_id ORDER BY s.task_id LIMIT ?2";
 
-/* The unary + keeps SQLite from walking the (run_id, timestamp) index backwards
- * through the whole run to satisfy the ORDER BY: the task's few rows are found by
- * the (run_id, task_id) index and sorted. */
+/* The unary + keeps SQLite from walking a (run_id, timestamp) index backwards
+ * through the whole run (a file Parsl made has one) to satisfy the ORDER BY: the
+ * task's few rows are found by task and sorted. */
 static const char last_state_sql[] =
     "SELECT task_status_name FROM status WHERE run_id = ?1 AND task_id = ?2 "
-    "ORDER BY +timestamp DESC, rowid DESC LIMIT 1";
+    "ORDER BY +timestamp DESC, try_id DESC, " CP__REP_STATE_RANK " DESC LIMIT 1";
 
 long cp__rep_count(struct cp__rep_db *r, const char *sql, const char *what, cp_err *err)
 {

@@ -174,7 +174,7 @@ int cp__rep_scan(struct cp__rep_db *r, const struct cp__rep_scan_opts *o,
         return cp__errf(err, ENOMEM, "out of memory");
     sqlite3_stmt *st = cp__rep_prepare(
         r, "SELECT task_id, task_status_name, timestamp, try_id FROM status WHERE run_id = ?1 "
-           "ORDER BY task_id, timestamp, rowid", "reading the status rows", err);
+           "ORDER BY task_id, timestamp, try_id, " CP__REP_STATE_RANK, "reading the status rows", err);
     if (!st)
         return -1;
     struct pass p = {.o = o, .out = out, .state = -1};

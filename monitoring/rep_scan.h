@@ -30,6 +30,12 @@ const char *cp__rep_cat_name(int cat);          /* "pending", "launched", "runni
 const char *cp__rep_cat_color(int cat);         /* "#rrggbb" */
 int cp__rep_state_of(const char *name);         /* REP_ST_*, REP_ST_OTHER when unknown */
 int cp__rep_cat_of_state(int state);            /* REP_CAT_* */
+
+/* SQL that orders a try's states of the same microsecond as they happen (the
+ * status table has no order of its own: ours is a view). */
+#define CP__REP_STATE_RANK                                                                   \
+    "CASE task_status_name WHEN 'pending' THEN 0 WHEN 'launched' THEN 1 WHEN 'running' "     \
+    "THEN 2 WHEN 'running_ended' THEN 3 WHEN 'joining' THEN 4 ELSE 5 END"
 /* True for the states a task does not leave. */
 int cp__rep_state_final(int state);
 

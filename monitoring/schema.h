@@ -1,9 +1,11 @@
 /* monitoring/schema.h — Parsl's monitoring tables in SQLite, internal to monitoring/.
  *
- * The tables, columns, types and primary keys are those Parsl's database manager
+ * workflow, node and block are the tables Parsl's database manager
  * (parsl/monitoring/db_manager.py, SQLAlchemy) creates, spelled as SQLAlchemy
- * spells them for SQLite, so a Parsl reader finds the same schema in our file and
- * `PRAGMA table_info` looks the same.
+ * spells them for SQLite. task, try, status and resource are views with Parsl's
+ * columns over compact integer-keyed tables of ours (cp_run, cp_task, cp_try,
+ * cp_status, cp_resource; schema.c, docs/monitoring.md "How it is stored"), so
+ * a Parsl reader's SELECTs find what they look for.
  */
 #ifndef CP_MONITORING_SCHEMA_H
 #define CP_MONITORING_SCHEMA_H
@@ -12,13 +14,14 @@
 
 #include "common/err.h"
 
-/* Creates the tables and indexes that are missing and checks that every table
+/* Creates the tables and views that are missing and checks that every table
  * already there has each column we write (a missing one is an error naming the
- * table and the column). Call inside a write transaction on db, which the caller
+ * table and the column) and that Parsl's bulk tables are our views (a file
+ * Parsl made is refused). Call inside a write transaction on db, which the caller
  * owns. path (borrowed) only names the file in messages. 0; or -1 with err, whose
  * code is EBUSY when another connection held the database (try again). */
 int cp__mon_schema_create(sqlite3 *db, const char *path, cp_err *err) CP__WUR;
-/* The indexes the report's queries use (Parsl's ix_task_task_hashsum too). The
+/* The indexes the report's queries use. The
  * writer makes them when a run closes, not when it opens: building an index
  * once over the rows costs far less than keeping it up to date row by row while
  * a run writes hundreds of thousands of them (bench/results/monitoring-*.md). A

@@ -33,6 +33,14 @@ void cp__mon_status(struct cp__mon *m, long task_id, int try_id, const char *sta
 
 void cp__mon_try(struct cp__mon *m, const struct cp__mon_try *t) { (void)m, (void)t; }
 
+void cp__mon_change(struct cp__mon *m, long task_id, int try_id, const char *state_name,
+                    double time, const struct cp__mon_try *try_row,
+                    const struct cp__mon_task *task_row, const struct cp__mon_task_end *end)
+{
+    (void)m, (void)task_id, (void)try_id, (void)state_name, (void)time, (void)try_row;
+    (void)task_row, (void)end;
+}
+
 void cp__mon_block(struct cp__mon *m, const char *executor, const char *block_id,
                    const char *job_id, const char *status, double time)
 {

@@ -150,16 +150,14 @@ check "the console check sees a script error when there is one" \
 # 4. resource rows (inserted into a copy): the CPU and memory charts
 cp "$db" res.db
 db=$tmp/res.db
+# (the resource view reads cp_resource: times are local microseconds there)
 q "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < 3)
-   INSERT INTO resource (try_id, task_id, run_id, timestamp, resource_monitoring_interval,
-     psutil_process_pid, psutil_process_memory_percent, psutil_process_children_count,
-     psutil_process_time_user, psutil_process_time_system, psutil_process_memory_virtual,
-     psutil_process_memory_resident, psutil_process_disk_read, psutil_process_disk_write,
-     psutil_process_status, psutil_cpu_num, psutil_process_num_ctx_switches_voluntary,
-     psutil_process_num_ctx_switches_involuntary)
-   SELECT try_id, task_id, run_id, strftime('%Y-%m-%d %H:%M:%f', task_try_time_launched, '+' || i || ' seconds'),
-     1, 1000 + task_id, 1.5, 0, (task_id + 1) * 0.5 * i, 0.1 * i, 2e8,
-     (task_id + 1) * 10485760.0 * i, 0, 0, 'running', '0', 1, 1 FROM try, k"
+   INSERT INTO cp_resource (run, task_id, try_id, ts, interval, pid, memory_percent,
+     children, time_user, time_system, memory_virtual, memory_resident, disk_read,
+     disk_write, status, cpu_num, ctx_voluntary, ctx_involuntary)
+   SELECT run, task_id, try_id, launched + i * 1000000, 1, 1000 + task_id, 1.5, 0,
+     (task_id + 1) * 0.5 * i, 0.1 * i, 2e8, (task_id + 1) * 10485760.0 * i, 0, 0, 'running',
+     '0', 1, 1 FROM cp_try, k WHERE tried"
 is "21 resource rows inserted (3 per try)" "$(q 'select count(*) from resource')" 21
 timeout -k 5 "$(secs 30)" "$RUN" report "$db" -o res.html 2>"$tmp/err"
 is "report from a database path exits 0" "$?" 0
