@@ -62,6 +62,8 @@ struct worker {
     unsigned char *in;              /* a partial message from it */
     size_t inlen, incap;
     struct cp__wire_sample res_base;    /* its counters when cur began (CPU, I/O) */
+    struct cp__wire_sample res_last;    /* its absolute counters at its last try's end */
+    double res_last_at;             /* CLOCK_MONOTONIC of that reading; 0: none */
     int res_pid;                    /* the pid res_stat_fd and res_io_fd are of; 0: none */
     int res_stat_fd, res_io_fd;     /* /proc/<pid>/stat and io, kept open (-1: failed) */
 };

@@ -58,12 +58,14 @@
  * a fresh allocation cost page faults for every row. */
 #define SPARE_CHUNKS 64
 
-#define TRY_UPSERT \
-    "INSERT INTO cp_try (run, task_id, try_id, tried, block_id, hostname, " \
+#define TRY_INSERT \
+    " INTO cp_try (run, task_id, try_id, tried, block_id, hostname, " \
     "executor, launched, running, returned, fail_history, joins, s_pending, " \
     "s_launched, s_running, s_running_ended, s_joining, s_end, end_state) " \
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, " \
-    "?16, ?17, ?18, ?19) " \
+    "?16, ?17, ?18, ?19) "
+
+#define TRY_UPDATE \
     "ON CONFLICT (run, task_id, try_id) DO UPDATE SET " \
     "tried = max(tried, excluded.tried), " \
     "block_id = iif(excluded.tried, excluded.block_id, block_id), " \
@@ -89,25 +91,42 @@ struct stmt_def {
 };
 
 static const struct stmt_def stmts[S_COUNT] = {
+    /* A task's first pending comes with its row (s_pending, ?16). A new task is
+     * one INSERT; a task already in the file (its row sent again) is replaced,
+     * keeping the pending it had, and says what it holds. */
+    [S_TASK_NEW] = {"task",
+                    "INSERT OR IGNORE INTO cp_task (run, task_id, func_name, depends, memoize, "
+                    "hashsum, inputs, outputs, stdin, stdout, stderr, invoked, returned, "
+                    "fail_count, fail_cost, s_pending) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", N_TASK + 1, true},
     [S_TASK] = {"task",
-                "INSERT OR REPLACE INTO cp_task (run, task_id, func_name, depends, memoize, "
-                "hashsum, inputs, outputs, stdin, stdout, stderr, invoked, returned, "
-                "fail_count, fail_cost) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                N_TASK, true},
+                "INSERT INTO cp_task (run, task_id, func_name, depends, memoize, hashsum, "
+                "inputs, outputs, stdin, stdout, stderr, invoked, returned, fail_count, "
+                "fail_cost, s_pending) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (run, task_id) DO UPDATE SET func_name = excluded.func_name, "
+                "depends = excluded.depends, memoize = excluded.memoize, "
+                "hashsum = excluded.hashsum, inputs = excluded.inputs, "
+                "outputs = excluded.outputs, stdin = excluded.stdin, stdout = excluded.stdout, "
+                "stderr = excluded.stderr, invoked = excluded.invoked, "
+                "returned = excluded.returned, fail_count = excluded.fail_count, "
+                "fail_cost = excluded.fail_cost, s_pending = ifnull(s_pending, "
+                "excluded.s_pending) RETURNING s_pending", N_TASK + 1, true},
+    [S_TASK_PENDING] = {"task",
+                        "UPDATE cp_task SET s_pending = ifnull(s_pending, ?3) "
+                        "WHERE run = ?1 AND task_id = ?2 RETURNING s_pending", 2, true},
     [S_TASK_END] = {"task",
                     "UPDATE cp_task SET returned = ?3, fail_count = ?4, fail_cost = ?5 "
                     "WHERE run = ?1 AND task_id = ?2", N_TASK_END, true},
     /* A try row's fields replace the file's when this batch had one (?4); each
-     * status fills its column only when it is empty. RETURNING says what the
-     * columns hold afterwards, so a status that lost its column is kept apart. */
-    /* A try row's fields replace the file's when this batch had one (?4); each
-     * status fills its column only when it is empty. db_write.c knows when the
-     * column may be taken already; then it asks the row what it holds afterwards
-     * (S_TRY_CHECK), so a status that lost its column is kept apart. */
-    [S_TRY] = {"try",
-               TRY_UPSERT, 18, true},
+     * status fills its column only when it is empty. A try the writer does not
+     * remember (db_write.c) is tried as new first; one already in the file is
+     * then upserted and says what its columns hold, so a status that lost its
+     * column is kept apart. */
+    [S_TRY_NEW] = {"try", "INSERT OR IGNORE" TRY_INSERT, 18, true},
+    [S_TRY] = {"try", "INSERT" TRY_INSERT TRY_UPDATE, 18, true},
     [S_TRY_CHECK] = {"try",
-                     TRY_UPSERT "RETURNING s_pending, s_launched, s_running, "
+                     "INSERT" TRY_INSERT TRY_UPDATE "RETURNING s_pending, s_launched, s_running, "
                      "s_running_ended, s_joining, s_end, end_state", 18, true},
     [S_STATUS] = {"status",
                   "INSERT INTO cp_status (run, task_id, try_id, name, ts) "

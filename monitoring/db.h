@@ -143,7 +143,9 @@ struct cp__mon_stats {
     uint64_t rows_dropped;          /* only when out of memory: then also logged */
     uint64_t rows_ignored;          /* given, but not stored: a status or block row
                                        given twice (same task, try or block, name and
-                                       microsecond), or a row SQLite refused (logged) */
+                                       microsecond) that the writer recognised, or a
+                                       row SQLite refused (logged). A repeat only the
+                                       file knew of counts as written. */
 };
 void cp__mon_get_stats(struct cp__mon *m, struct cp__mon_stats *out);
 

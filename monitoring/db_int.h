@@ -49,8 +49,8 @@ struct cp__mon_chunk {
 
 /* The statements of the writer. ?1 is bound once when prepared: the run's
  * number in our tables, its run_id in Parsl's. */
-enum stmt { S_TASK, S_TASK_END, S_TRY, S_TRY_CHECK, S_STATUS, S_RESOURCE, S_BLOCK, S_NODE, S_END,
-            S_COUNT };
+enum stmt { S_TASK_NEW, S_TASK, S_TASK_PENDING, S_TASK_END, S_TRY_NEW, S_TRY, S_TRY_CHECK,
+            S_STATUS, S_RESOURCE, S_BLOCK, S_NODE, S_END, S_COUNT };
 
 struct cp__mon {
     sqlite3 *db;                        /* the opening thread, then only the writer */

@@ -127,9 +127,12 @@ static struct open_try *ot_put(struct cp__mon_fold *f, int64_t task, int64_t try
         return e;
     if (2 * (f->nopen + 1) > f->open_cap) {
         size_t ncap = f->open_cap ? 2 * f->open_cap : 1024;
-        struct open_try *n = calloc(ncap, sizeof *n);
+        /* Written before it is read: calloc's zero pages, read first by ot_find,
+         * then cost a copy-on-write fault and a TLB flush of every thread each. */
+        struct open_try *n = malloc(ncap * sizeof *n);
         if (!n)
             return NULL;
+        memset(n, 0, ncap * sizeof *n);
         for (size_t i = 0; i < f->open_cap; i++) {
             if (!f->open[i].used)
                 continue;
@@ -269,7 +272,8 @@ static int add_status(struct batch *b, const struct cp__mon_row *r)
     int s = slot_of(name);
     if (s < 0)
         return extra_status(b, task, try_, name, ts);
-    struct acc *a = find(b, 1, task, try_);
+    /* Try 0's pending comes with the task, before there is a try: its task's. */
+    struct acc *a = s == SLOT_PENDING && try_ == 0 ? find(b, 2, task, 0) : find(b, 1, task, try_);
     if (!a)
         return SQLITE_NOMEM;
     if (!a->slot_set[s]) {
@@ -300,29 +304,117 @@ static int add_status(struct batch *b, const struct cp__mon_row *r)
     return SQLITE_OK;
 }
 
-static int write_task(struct batch *b, const struct acc *a)
+/* The statuses of a that waited for its columns (add_status): the same event as
+ * what a column now holds is stored once, anything else as a cp_status row. */
+static int resolve_deferred(struct batch *b, const struct acc *a, const bool fin_set[NSLOTS],
+                            const int64_t fin[NSLOTS], const char *fin_end)
+{
+    int rc = SQLITE_OK;
+    for (int d = a->deferred; d >= 0 && rc == SQLITE_OK; d = b->def[d].next) {
+        const struct deferred *x = &b->def[d];
+        bool same = fin_set[x->slot] && fin[x->slot] == x->ts &&
+                    (x->slot != SLOT_END || (fin_end && strcmp(fin_end, x->name) == 0));
+        if (same)
+            b->ignored++;
+        else
+            rc = extra_status(b, a->task, a->try_, x->name, x->ts);
+    }
+    return rc;
+}
+
+/* Steps st to its end; *held is the first column of its row (what the column
+ * holds after the statement), *got whether there was a row. SQLITE_DONE or the
+ * error. */
+static int step_returning(sqlite3_stmt *st, bool *got, int64_t *held, bool *held_null)
+{
+    int rc = sqlite3_step(st);
+    *got = rc == SQLITE_ROW;
+    if (*got) {
+        *held_null = sqlite3_column_type(st, 0) == SQLITE_NULL;
+        *held = sqlite3_column_int64(st, 0);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+            ;
+    }
+    return rc;
+}
+
+/* The task's row (new: one INSERT; sent again: replaced, keeping the pending
+ * it had), or its end alone, and its first pending. */
+static int write_task(struct batch *b, struct acc *a)
 {
     struct cp__mon *m = b->m;
+    bool pend = a->slot_set[SLOT_PENDING];
+    struct cp__mon_val pv = pend ? (struct cp__mon_val){.t = V_INT, .i = a->slot[SLOT_PENDING]}
+                                 : (struct cp__mon_val){.t = V_NULL};
+    bool fin_set[NSLOTS] = {false};
+    int64_t fin[NSLOTS] = {0};
+    int rc = SQLITE_OK;
     if (a->row) {
-        struct cp__mon_val v[N_TASK];
-        memcpy(v, a->row->v, sizeof v);
+        struct cp__mon_val v[N_TASK + 1];
+        memcpy(v, a->row->v, N_TASK * sizeof *v);
         if (a->end) {                   /* its end came in the same batch */
             v[11] = a->end->v[1];       /* returned */
             v[12] = a->end->v[2];       /* fail_count */
             v[13] = a->end->v[3];       /* fail_cost */
         }
-        int rc = cp__mon_bind(m->st[S_TASK], v, N_TASK, false);
-        return rc == SQLITE_OK ? run(b, m->st[S_TASK], "task") : rc;
+        v[N_TASK] = pv;
+        sqlite3_stmt *st = m->st[S_TASK_NEW];
+        if ((rc = cp__mon_bind(st, v, N_TASK + 1, false)) != SQLITE_OK)
+            return rc;
+        rc = sqlite3_step(st);
+        bool added = rc == SQLITE_DONE && sqlite3_changes(m->db) > 0;
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+            return rc;
+        if (added) {
+            fin_set[SLOT_PENDING] = pend, fin[SLOT_PENDING] = pv.i;
+        } else {
+            st = m->st[S_TASK];
+            if ((rc = cp__mon_bind(st, v, N_TASK + 1, false)) != SQLITE_OK)
+                return rc;
+            bool got, null;
+            rc = step_returning(st, &got, &fin[SLOT_PENDING], &null);
+            fin_set[SLOT_PENDING] = got && !null;
+            if (rc != SQLITE_DONE && refused_log(m, rc, "task")) {
+                b->ignored++;
+                rc = SQLITE_DONE;
+            }
+            sqlite3_reset(st);
+            if (rc != SQLITE_DONE)
+                return rc;
+        }
+    } else {
+        if (a->end) {
+            sqlite3_stmt *st = m->st[S_TASK_END];
+            if ((rc = cp__mon_bind(st, a->end->v, N_TASK_END, false)) != SQLITE_OK ||
+                (rc = run(b, st, "task")) != SQLITE_OK)
+                return rc;
+        }
+        if (pend) {                     /* a pending without its task row: rare */
+            sqlite3_stmt *st = m->st[S_TASK_PENDING];
+            struct cp__mon_val v[2] = {{.t = V_INT, .i = a->task}, pv};
+            if ((rc = cp__mon_bind(st, v, 2, false)) != SQLITE_OK)
+                return rc;
+            bool got, null;
+            rc = step_returning(st, &got, &fin[SLOT_PENDING], &null);
+            fin_set[SLOT_PENDING] = got && !null;
+            sqlite3_reset(st);
+            if (rc != SQLITE_DONE)
+                return rc;
+        }
     }
-    int rc = cp__mon_bind(m->st[S_TASK_END], a->end->v, N_TASK_END, false);
-    return rc == SQLITE_OK ? run(b, m->st[S_TASK_END], "task") : rc;
+    rc = SQLITE_OK;
+    if (pend && !(fin_set[SLOT_PENDING] && fin[SLOT_PENDING] == pv.i))
+        rc = extra_status(b, a->task, 0, "pending", pv.i);
+    return rc == SQLITE_OK ? resolve_deferred(b, a, fin_set, fin, NULL) : rc;
 }
 
 /* The try's row: its fields when a try row came (tried = 1), its statuses into
- * the free s_* columns. A status whose column the file already holds (by the
- * open-try table, or by what the row says after the upsert when the table does
- * not know the try) becomes a cp_status row instead; the same time is the same
- * event, stored once. */
+ * the free s_* columns. A try the open-try table knows is upserted, and a status
+ * whose column the table says is taken becomes a cp_status row instead (the same
+ * time is the same event, stored once). A try it does not know is inserted as
+ * new; when the file had it after all (it ended, or memory ran out), it is
+ * upserted and the row says what its columns hold. */
 static int write_try(struct batch *b, struct acc *a)
 {
     struct cp__mon *m = b->m;
@@ -341,9 +433,6 @@ static int write_try(struct batch *b, struct acc *a)
     }
     if (rc != SQLITE_OK)
         return rc;
-    /* Not known and not new: ask the row what it holds. */
-    bool check = !e && !a->slot_set[SLOT_PENDING];
-    sqlite3_stmt *st = m->st[check ? S_TRY_CHECK : S_TRY];
     struct cp__mon_val v[18];
     v[0] = (struct cp__mon_val){.t = V_INT, .i = a->task};
     v[1] = (struct cp__mon_val){.t = V_INT, .i = a->try_};
@@ -355,11 +444,22 @@ static int write_try(struct batch *b, struct acc *a)
                            : (struct cp__mon_val){.t = V_NULL};
     v[17] = put[SLOT_END] ? (struct cp__mon_val){.t = V_TEXT, .s = a->end_state}
                           : (struct cp__mon_val){.t = V_NULL};
+    bool check = false;
+    sqlite3_stmt *st = m->st[e ? S_TRY : S_TRY_NEW];
     if ((rc = cp__mon_bind(st, v, 18, false)) != SQLITE_OK)
         return rc;
     rc = sqlite3_step(st);
-    int64_t have[NSLOTS];
-    bool have_set[NSLOTS];
+    if (rc == SQLITE_DONE && !e && sqlite3_changes(m->db) == 0) {
+        sqlite3_reset(st);
+        check = true;
+        st = m->st[S_TRY_CHECK];
+        if ((rc = cp__mon_bind(st, v, 18, false)) != SQLITE_OK)
+            return rc;
+        rc = sqlite3_step(st);
+    }
+    /* What the row holds now (S_TRY_CHECK only). */
+    int64_t have[NSLOTS] = {0};
+    bool have_set[NSLOTS] = {false};
     char have_end[32] = "";
     if (rc == SQLITE_ROW) {
         for (int s = 0; s < NSLOTS; s++) {
@@ -380,58 +480,39 @@ static int write_try(struct batch *b, struct acc *a)
         return SQLITE_OK;
     }
     sqlite3_reset(st);
-    rc = SQLITE_OK;
-    a->ot_mask = 0;
-    for (int s = 0; s < NSLOTS && rc == SQLITE_OK; s++) {
-        if (check && have_set[s] && s < SLOT_END) {
-            a->ot_mask |= (uint8_t)(1u << s);
-            a->ot_slot[s] = have[s];
-        }
-        if (!put[s])
-            continue;
-        if (!check) {
-            if (s < SLOT_END) {
-                a->ot_mask |= (uint8_t)(1u << s);
-                a->ot_slot[s] = a->slot[s];
-            }
-            continue;
-        }
-        const char *name = s == SLOT_END ? a->end_state : slot_names[s];
-        bool kept = have_set[s] && have[s] == a->slot[s] &&
-                    (s != SLOT_END || strcmp(have_end, name) == 0);
-        if (kept)
-            continue;
-        if (have_set[s] && have[s] == a->slot[s])
-            b->ignored++;           /* cannot happen for s < SLOT_END: kept */
-        else
-            rc = extra_status(b, a->task, a->try_, name, a->slot[s]);
-    }
-    /* What the try's columns hold now, for the statuses that waited. */
+    /* What the try's columns hold now. */
     int64_t fin[NSLOTS];
     bool fin_set[NSLOTS];
     const char *fin_end = a->end_state;
     for (int s = 0; s < NSLOTS; s++) {
-        if (check) {
+        if (check)
             fin_set[s] = have_set[s], fin[s] = have[s];
-        } else if (e && s < SLOT_END && (e->mask & (1u << s))) {
+        else if (e && s < SLOT_END && (e->mask & (1u << s)))
             fin_set[s] = true, fin[s] = e->slot[s];
-        } else {
+        else
             fin_set[s] = a->slot_set[s], fin[s] = a->slot[s];
-        }
     }
     if (check)
         fin_end = have_end;
-    for (int d = a->deferred; d >= 0 && rc == SQLITE_OK; d = b->def[d].next) {
-        const struct deferred *x = &b->def[d];
-        bool same = fin_set[x->slot] && fin[x->slot] == x->ts &&
-                    (x->slot != SLOT_END || (fin_end && strcmp(fin_end, x->name) == 0));
-        if (same)
-            b->ignored++;
-        else
-            rc = extra_status(b, a->task, a->try_, x->name, x->ts);
+    rc = SQLITE_OK;
+    for (int s = 0; check && s < NSLOTS && rc == SQLITE_OK; s++) {
+        if (!put[s])
+            continue;
+        const char *name = s == SLOT_END ? a->end_state : slot_names[s];
+        bool kept = fin_set[s] && fin[s] == a->slot[s] &&
+                    (s != SLOT_END || strcmp(fin_end, name) == 0);
+        if (!kept)                      /* the column held another time (or name) */
+            rc = extra_status(b, a->task, a->try_, name, a->slot[s]);
     }
-    bool ended = a->slot_set[SLOT_END] || (check && have_set[SLOT_END]);
-    a->ot_op = ended ? OT_DEL : OT_PUT;
+    if (rc == SQLITE_OK)
+        rc = resolve_deferred(b, a, fin_set, fin, fin_end);
+    a->ot_mask = 0;
+    for (int s = 0; s < SLOT_END; s++)
+        if (fin_set[s]) {
+            a->ot_mask |= (uint8_t)(1u << s);
+            a->ot_slot[s] = fin[s];
+        }
+    a->ot_op = fin_set[SLOT_END] ? OT_DEL : OT_PUT;
     return rc;
 }
 

@@ -60,8 +60,9 @@ static const struct col block_cols[] = {
  * cp_run gives each run_id a small number, and times are microseconds of local
  * wall-clock time (Parsl's naive datetime.now()), so a row is a few varints
  * instead of a 36-byte text key and 26-byte text times. One cp_try row carries a
- * try's whole status history in its s_* columns; cp_status keeps what does not
- * fit there (a state seen twice in one try, a name we do not know). */
+ * try's whole status history in its s_* columns (the first pending, which comes
+ * with the task before any try, in cp_task's); cp_status keeps what does not fit
+ * there (a state seen twice in one try, a name we do not know). */
 
 static const struct col cp_run_cols[] = {
     {"run", "INTEGER PRIMARY KEY"}, {"run_id", "TEXT NOT NULL UNIQUE"},
@@ -74,6 +75,7 @@ static const struct col cp_task_cols[] = {
     {"hashsum", "TEXT"}, {"inputs", "TEXT"}, {"outputs", "TEXT"}, {"stdin", "TEXT"},
     {"stdout", "TEXT"}, {"stderr", "TEXT"}, {"invoked", "INTEGER"}, {"returned", "INTEGER"},
     {"fail_count", "INTEGER NOT NULL"}, {"fail_cost", "FLOAT NOT NULL"},
+    {"s_pending", "INTEGER"},           /* try 0's pending status: its task is created then */
     END,
 };
 
@@ -157,6 +159,9 @@ static const struct {
      "FROM cp_try y JOIN cp_run r ON r.run = y.run WHERE y.tried"},
     {"cp_status_all",
      "CREATE VIEW cp_status_all AS "
+     "SELECT t.task_id AS task_id, 'pending' AS name, t.s_pending AS ts, r.run_id AS run_id, "
+     "0 AS try_id, t.run AS run, 0 AS rank FROM cp_task t "
+     "JOIN cp_run r ON r.run = t.run WHERE t.s_pending IS NOT NULL UNION ALL "
      ARM("pending", "s_pending", 0) " UNION ALL "
      ARM("launched", "s_launched", 1) " UNION ALL "
      ARM("running", "s_running", 2) " UNION ALL "

@@ -127,26 +127,36 @@ name: burn
 apps:
   burn:
     shell: "awk 'BEGIN { s = 0; for (i = 0; i < 6e7; i++) s += i; print s }'; dd if=/dev/zero of=burn.out bs=64k count=32 conv=fsync 2>/dev/null"
+  quick:
+    shell: "true"
 tasks:
   burn:
     app: burn
+  quick:
+    app: quick
+    after: [burn]
 EOF
 timeout -k 5 "$(secs 90)" "$RUN" -q --config res.yaml burn.yaml >/dev/null 2>"$tmp/err"
 is "the burning task succeeds" "$?" 0
 db=$tmp/res.db
 echo "# $(q "select count(*) || ' samples, user ' || max(psutil_process_time_user) || ' s, children ' || max(psutil_process_children_count) || ', rss ' || max(psutil_process_memory_resident) || ', written ' || max(psutil_process_disk_write) from resource")"
+# The pool reuses the end reading of a worker's last try as the next one's start
+# when it follows at once: the quick task on the same worker must not inherit
+# the burning task's CPU or writes.
+is "a task right after it on the same worker starts from zero and ends near it" \
+    "$(q "select count(*) || ':' || max(psutil_process_time_user + psutil_process_time_system < 0.05) || ':' || max(psutil_process_disk_write < 65536) from resource where task_id = 1")" "2:1:1"
 check "it was sampled at its start, its end and at least twice between (0.2 s apart)" \
     [ "$(q "select count(*) from resource where task_id = 0")" -ge 4 ]
 is "the start sample counts no CPU yet" \
-    "$(q "select psutil_process_time_user + psutil_process_time_system from resource order by timestamp limit 1")" 0.0
+    "$(q "select psutil_process_time_user + psutil_process_time_system from resource where task_id = 0 order by timestamp limit 1")" 0.0
 is "CPU time never goes down from one sample to the next" \
-    "$(q "select count(*) from resource a join resource b on b.timestamp > a.timestamp where b.psutil_process_time_user < a.psutil_process_time_user")" 0
+    "$(q "select count(*) from resource a join resource b on b.task_id = a.task_id and b.timestamp > a.timestamp where b.psutil_process_time_user < a.psutil_process_time_user")" 0
 check "a sample while it ran saw the command below the worker (children >= 1)" \
     [ "$(q "select max(psutil_process_children_count) from resource")" != 0.0 ]
 check "the end sample counts the child's CPU (over 0.1 s of user time)" \
-    [ "$(q "select psutil_process_time_user > 0.1 from resource order by timestamp desc limit 1")" = 1 ]
+    [ "$(q "select psutil_process_time_user > 0.1 from resource where task_id = 0 order by timestamp desc limit 1")" = 1 ]
 check "... and the 2 MiB it wrote" \
-    [ "$(q "select psutil_process_disk_write >= 2097152 from resource order by timestamp desc limit 1")" = 1 ]
+    [ "$(q "select psutil_process_disk_write >= 2097152 from resource where task_id = 0 order by timestamp desc limit 1")" = 1 ]
 check "resident memory and its share of the node are recorded" \
     [ "$(q "select min(psutil_process_memory_resident > 0 and psutil_process_memory_percent > 0) from resource")" = 1 ]
 is "the samples carry the interval and the worker's pid" \
