@@ -4,6 +4,10 @@
 #     high_throughput config and on thread_pool, with and without the monitoring
 #     database; the time until the last result and the time cp_shutdown then takes
 #     to write the rest of the rows, separately and together;
+#   - the CPU time every process of the run used (perf stat task-clock, when perf
+#     is installed): what the two cores had to share;
+#   - 4,000 tasks of 1 ms each (bench/engine sleep) on high_throughput, with and
+#     without monitoring: the overhead where tasks do some work;
 #   - the database's size per task, scaled to 1M tasks;
 #   - a 2,000-task shell workflow through parsl-run with checkpoint: task_exit
 #     (parsl-run's default) and checkpoint: none.
@@ -41,15 +45,36 @@ YAML
 med() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "n/a" }'; }
 field() { grep -o "\"$1\":[0-9.]*" | head -1 | cut -d: -f2; }
 
-# one VARIANT: runs bench/engine burst N and appends "total shutdown" to VARIANT.txt.
+# CPU seconds of a command and everything it started, when perf is there.
+PERF=$(command -v perf || true)
+cpu_of() {
+    if [ -n "$PERF" ]; then
+        "$PERF" stat -x, -e task-clock -o "$WORK/perf.txt" "$@"
+        local rc=$?
+        awk -F, '/task-clock/ { printf "%.3f\n", $1 / 1000 }' "$WORK/perf.txt" >> "$WORK/cpu.now"
+        return $rc
+    fi
+    "$@"
+}
+
+# one VARIANT: runs bench/engine burst N and appends "total shutdown cpu" to VARIANT.txt.
 one() {
+    local variant=$1; shift
+    rm -rf runinfo ./*.db ./*.db-* "$WORK/cpu.now"
+    local out
+    out=$(cpu_of env "$@" "$E" burst "$N" 2>>"$WORK/err") || { echo "monitoring.sh: $variant failed" >&2; return; }
+    echo "$(echo "$out" | field total_s) $(echo "$out" | field shutdown_s) $(cat "$WORK/cpu.now" 2>/dev/null || echo n/a)" >> "$variant.txt"
+    [ -f mon.db ] && stat -c %s mon.db >> "$variant.size"
+    [ -f htex-mon.db ] && stat -c %s htex-mon.db >> "$variant.size"
+}
+# 1 ms tasks: bench/engine sleep's "seconds" (submit to the last result).
+SLEEP_N=${SLEEP_N:-4000}
+sleepy() {
     local variant=$1; shift
     rm -rf runinfo ./*.db ./*.db-*
     local out
-    out=$(env "$@" "$E" burst "$N" 2>>"$WORK/err") || { echo "monitoring.sh: $variant failed" >&2; return; }
-    echo "$(echo "$out" | field total_s) $(echo "$out" | field shutdown_s)" >> "$variant.txt"
-    [ -f mon.db ] && stat -c %s mon.db >> "$variant.size"
-    [ -f htex-mon.db ] && stat -c %s htex-mon.db >> "$variant.size"
+    out=$(env "$@" "$E" sleep "$SLEEP_N" 1 2>>"$WORK/err") || { echo "monitoring.sh: $variant failed" >&2; return; }
+    echo "$out" | field seconds >> "$variant.txt"
 }
 for r in $(seq 1 "$REPS"); do
     echo "monitoring.sh: rep $r of $REPS" >&2
@@ -57,6 +82,8 @@ for r in $(seq 1 "$REPS"); do
     one tp-on CPARSL_BENCH_MONITOR="$WORK/mon.db"
     one htex-off CPARSL_BENCH_CONFIG="$WORK/htex.yaml"
     one htex-on CPARSL_BENCH_CONFIG="$WORK/htex-mon.yaml"
+    sleepy ms-off CPARSL_BENCH_CONFIG="$WORK/htex.yaml"
+    sleepy ms-on CPARSL_BENCH_CONFIG="$WORK/htex-mon.yaml"
 done
 
 # The checkpoint cost on a shell workflow.
@@ -85,15 +112,18 @@ done
 
 row() {
     local v=$1
-    local t s
+    local t s c
     t=$(cut -d' ' -f1 "$v.txt" | med)
     s=$(cut -d' ' -f2 "$v.txt" | med)
-    echo "$t $s $(awk -v t="$t" -v s="$s" 'BEGIN { printf "%.3f", t + s }')"
+    c=$(cut -d' ' -f3 "$v.txt" | grep -v n/a | med)
+    echo "$t $s $(awk -v t="$t" -v s="$s" 'BEGIN { printf "%.3f", t + s }') $c"
 }
-read -r tpo_t tpo_s tpo_all <<<"$(row tp-off)"
-read -r tpn_t tpn_s tpn_all <<<"$(row tp-on)"
-read -r hxo_t hxo_s hxo_all <<<"$(row htex-off)"
-read -r hxn_t hxn_s hxn_all <<<"$(row htex-on)"
+read -r tpo_t tpo_s tpo_all tpo_c <<<"$(row tp-off)"
+read -r tpn_t tpn_s tpn_all tpn_c <<<"$(row tp-on)"
+read -r hxo_t hxo_s hxo_all hxo_c <<<"$(row htex-off)"
+read -r hxn_t hxn_s hxn_all hxn_c <<<"$(row htex-on)"
+mso=$(med < ms-off.txt)
+msn=$(med < ms-on.txt)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 size=$(cat htex-on.size 2>/dev/null | med)
 wfn=$(med < wf-none.txt)
@@ -109,18 +139,28 @@ Command: \`bench/monitoring.sh\` (REPS=$REPS, N=$N). Medians. Times in seconds.
 ## W1 with and without the monitoring database
 
 "to last result" is bench/engine's \`total_s\` (submit to the last future done);
-"shutdown" is \`cp_shutdown\`, which waits for the writer to commit every row.
+"shutdown" is \`cp_shutdown\`, which waits for the writer to commit every row;
+"CPU" is the CPU time of every process of the run (engine, writer, interchange,
+pool, workers; perf stat task-clock), which the $(nproc) CPUs share.
 
-| executor | monitoring | to last result | shutdown | together | ratio (together) |
-|---|---|---|---|---|---|
-| thread_pool | off | $tpo_t | $tpo_s | $tpo_all | 1 |
-| thread_pool | on | $tpn_t | $tpn_s | $tpn_all | $(ratio "$tpn_all" "$tpo_all") |
-| high_throughput | off | $hxo_t | $hxo_s | $hxo_all | 1 |
-| high_throughput | on | $hxn_t | $hxn_s | $hxn_all | $(ratio "$hxn_all" "$hxo_all") |
+| executor | monitoring | to last result | shutdown | together | ratio (together) | CPU s |
+|---|---|---|---|---|---|---|
+| thread_pool | off | $tpo_t | $tpo_s | $tpo_all | 1 | $tpo_c |
+| thread_pool | on | $tpn_t | $tpn_s | $tpn_all | $(ratio "$tpn_all" "$tpo_all") | $tpn_c |
+| high_throughput | off | $hxo_t | $hxo_s | $hxo_all | 1 | $hxo_c |
+| high_throughput | on | $hxn_t | $hxn_s | $hxn_all | $(ratio "$hxn_all" "$hxo_all") | $hxn_c |
 
-Database size after the high_throughput run: $size bytes for $N tasks,
+## Tasks that do something: $SLEEP_N tasks of 1 ms (high_throughput, 2 workers)
+
+| monitoring | submit to last result | ratio |
+|---|---|---|
+| off | $mso | 1 |
+| on | $msn | $(ratio "$msn" "$mso") |
+
+Database size after the high_throughput W1 run: $size bytes for $N tasks,
 $(awk -v s="$size" -v n="$N" 'BEGIN { if (n > 0 && s > 0) printf "%.0f MB per 1M tasks", s / n * 1e6 / 1e6; else print "n/a" }')
-(7 rows per task: one task row, five status rows, one try row).
+(a cp_task row and a cp_try row per task, and two cp_resource rows: the try's
+start and end samples; Parsl's tables are views over them, docs/monitoring.md).
 
 ## Checkpoints on a 2,000-task shell workflow (parsl-run, thread_pool)
 

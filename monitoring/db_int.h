@@ -14,7 +14,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/util.h"
 #include "monitoring/db.h"
+
+#define CHUNK_BYTES (64 * 1024)
+
+/* Rows queued that wake the writer before its interval is up. */
+#define WAKE_ROWS 4096
+
+/* Written chunks kept for reuse (4 MiB): memory the queue already touched, where
+ * a fresh allocation cost page faults for every row. */
+#define SPARE_CHUNKS 64
 
 enum kind { K_TASK, K_STATUS, K_TRY, K_BLOCK, K_NODE, K_RESOURCE, K_TASK_END, K_END, K_COUNT };
 
@@ -76,6 +86,34 @@ struct cp__mon {
     int last_rc;
     char last_error[256];
 };
+
+/* Values of a row. */
+static inline struct cp__mon_val v_int(int64_t i) { return (struct cp__mon_val){.t = V_INT, .i = i}; }
+static inline struct cp__mon_val v_real(double d) { return (struct cp__mon_val){.t = V_REAL, .d = d}; }
+static inline struct cp__mon_val v_text(const char *s) { return s ? (struct cp__mon_val){.t = V_TEXT, .s = s} : (struct cp__mon_val){.t = V_NULL}; }
+
+/* For the columns Parsl declares NOT NULL: a row with '' beats a lost row. */
+static inline struct cp__mon_val v_text_nn(const char *s) { return v_text(s ? s : ""); }
+static inline struct cp__mon_val v_time(double t) { return t > 0 ? (struct cp__mon_val){.t = V_TIME, .d = t} : (struct cp__mon_val){.t = V_NULL}; }
+static inline struct cp__mon_val v_time_nn(double t) { return v_time(t > 0 ? t : cp__now()); }
+
+/* One row to queue: its kind and values (borrowed for the call). */
+struct cp__mon_spec {
+    enum kind k;
+    const struct cp__mon_val *v;
+    int n;
+};
+
+/* Copies the rows into the queue together (one lock) and wakes the writer when
+ * many wait. 0; -1 when memory ran out: the rows are counted as dropped and
+ * logged, except the run's completion (K_END), which close reports itself. */
+int cp__mon_enqueue(struct cp__mon *m, const struct cp__mon_spec *s, int n);
+int cp__mon_enqueue1(struct cp__mon *m, enum kind k, const struct cp__mon_val *v, int n);
+
+/* Frees a list of chunks (NULL is fine). */
+void cp__mon_free_chunks(struct cp__mon_chunk *c);
+/* Rows in a list of chunks, the run's completion apart (*has_end set when there). */
+size_t cp__mon_count_rows(const struct cp__mon_chunk *c, bool *has_end);
 
 /* Microseconds of local wall-clock time, as our tables keep times (schema.c). */
 int64_t cp__mon_local_us(double t);
