@@ -234,7 +234,10 @@ static void *writer_main(void *arg)
             pend_tail = c;
             pend_rows += c->rows;
             m->queued_rows -= c->rows < m->queued_rows ? c->rows : m->queued_rows;
+            m->queued_bytes -= c->cap < m->queued_bytes ? c->cap : m->queued_bytes;
         }
+        if (m->callers_waiting)
+            pthread_cond_broadcast(&m->space);
         bool closing = m->closing;
         pthread_mutex_unlock(&m->mu);
 
@@ -429,6 +432,7 @@ static void destroy(struct cp__mon *m)
     cp__mon_free_chunks(m->spare);
     cp__mon_fold_free(m);
     pthread_cond_destroy(&m->cv);
+    pthread_cond_destroy(&m->space);
     pthread_mutex_destroy(&m->mu);
     free(m->path);
     free(m->run_id);
@@ -451,7 +455,9 @@ struct cp__mon *cp__mon_open(const struct cp__mon_opts *o, cp_err *err)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);    /* cp__mono's clock */
     pthread_mutex_init(&m->mu, NULL);
     pthread_cond_init(&m->cv, &ca);
+    pthread_cond_init(&m->space, NULL);
     pthread_condattr_destroy(&ca);
+    m->max_bytes = o->max_queue_bytes > 0 ? o->max_queue_bytes : (size_t)256 << 20;
     m->flush_interval = o->flush_interval > 0 ? o->flush_interval : 0.2;
     m->lock_timeout = o->lock_timeout > 0 ? o->lock_timeout : 60;
     m->path = strdup(o->path);

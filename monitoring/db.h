@@ -2,7 +2,10 @@
  * written by one thread in batched transactions (DESIGN §1, §7; issue 6).
  *
  * Callers on any thread hand over rows; each call copies what it is given into a
- * queue and returns at once, never waiting for SQLite. The writer thread commits
+ * queue and returns at once, never waiting for SQLite — unless the queue holds
+ * max_queue_bytes: then the caller waits until the writer has taken some, so a
+ * run far faster than its database (or one whose file another connection keeps
+ * locked) slows down rather than growing without bound or dropping rows. The writer thread commits
  * what is queued in one transaction every flush interval, as soon as a few
  * thousand rows wait, and at close, so a reader holding the database (a report,
  * sqlite3 in another terminal) delays the writer but never makes it lose a row:
@@ -38,6 +41,8 @@ struct cp__mon_opts {
     const char *rundir;             /* runinfo/NNN; may be NULL */
     double time_began;              /* CLOCK_REALTIME seconds */
     double flush_interval;          /* seconds between commits; <= 0: 0.2 */
+    size_t max_queue_bytes;         /* rows waiting for the writer, at most; a caller that
+                                       would queue more waits for it; 0: 256 MiB */
     double lock_timeout;            /* seconds open and close wait for a database another
                                        connection keeps locked, then fail; <= 0: 60 */
 };
@@ -141,6 +146,8 @@ void cp__mon_resource(struct cp__mon *m, const struct cp__mon_resource *r);
 struct cp__mon_stats {
     uint64_t rows_queued, rows_written, commits, busy_retries;
     uint64_t rows_dropped;          /* only when out of memory: then also logged */
+    uint64_t queue_waits;           /* times a caller waited for the writer: the queue
+                                       held max_queue_bytes (logged) */
     uint64_t rows_ignored;          /* given, but not stored: a status or block row
                                        given twice (same task, try or block, name and
                                        microsecond) that the writer recognised, or a

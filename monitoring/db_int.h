@@ -77,6 +77,10 @@ struct cp__mon {
     struct cp__mon_chunk *spare;        /* written chunks kept for reuse */
     size_t nspare;
     size_t queued_rows;                 /* rows in head..tail */
+    size_t queued_bytes, max_bytes;     /* chunk bytes in head..tail, and the cap */
+    pthread_cond_t space;               /* wakes callers waiting for queue space */
+    int callers_waiting;
+    double warned_at;                   /* CLOCK_MONOTONIC of the last "the run waits" */
     bool writer_waiting, closing;
     struct cp__mon_stats stats;
 

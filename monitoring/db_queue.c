@@ -150,6 +150,26 @@ int cp__mon_enqueue(struct cp__mon *m, const struct cp__mon_spec *s, int n)
         total += size[i] = row_bytes(&s[i]);
     pthread_mutex_lock(&m->mu);
     struct cp__mon_chunk *c = m->tail;
+    bool warn = false;
+    /* Full: wait for the writer to take chunks (it always can, even from a locked
+     * file: it keeps what it took). An empty queue takes anything. */
+    while ((!c || c->cap - c->used < total) && m->head && !m->closing &&
+           m->queued_bytes + (total > CHUNK_BYTES ? total : CHUNK_BYTES) > m->max_bytes) {
+        if (!m->callers_waiting++)
+            m->stats.queue_waits++;
+        double now = cp__mono();
+        if (now - m->warned_at >= 10) {
+            m->warned_at = now;
+            warn = true;
+        }
+        if (m->writer_waiting) {
+            m->writer_waiting = false;
+            pthread_cond_signal(&m->cv);
+        }
+        pthread_cond_wait(&m->space, &m->mu);
+        m->callers_waiting--;
+        c = m->tail;
+    }
     if (!c || c->cap - c->used < total) {
         size_t cap = total > CHUNK_BYTES ? total : CHUNK_BYTES;
         if (cap == CHUNK_BYTES && m->spare) {
@@ -171,6 +191,7 @@ int cp__mon_enqueue(struct cp__mon *m, const struct cp__mon_spec *s, int n)
         c->next = NULL;
         c->used = c->rows = 0;
         c->cap = cap;
+        m->queued_bytes += cap;
         if (m->tail)
             m->tail->next = c;
         else
@@ -190,6 +211,10 @@ int cp__mon_enqueue(struct cp__mon *m, const struct cp__mon_spec *s, int n)
         pthread_cond_signal(&m->cv);
     }
     pthread_mutex_unlock(&m->mu);
+    if (warn)
+        CP_WARN("monitoring", "%s: %zu MiB of rows wait for the writer (the database is slower "
+                "than the run, or another connection keeps it locked); the run waits for it",
+                m->path, m->max_bytes >> 20);
     return 0;
 }
 

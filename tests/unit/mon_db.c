@@ -734,9 +734,39 @@ static void test_bad_files(void)
     is_int(cp__mon_close(NULL, 0, 0, 0, &err), 0, "a NULL monitor is a no-op");
 }
 
+/* A queue of 128 KiB (two chunks) and a file another connection keeps locked:
+ * the callers wait for the writer instead of growing the queue or dropping
+ * rows, and go on once the lock is gone. */
+static void test_bounded_queue(void)
+{
+    const char *path = path_of("bounded.db");
+    cp_err err = {0};
+    struct cp__mon *m = cp__mon_open(&(struct cp__mon_opts){
+        .path = path, .run_id = "run-bounded", .time_began = 1.7e9, .flush_interval = 0.05,
+        .max_queue_bytes = 128 << 10}, &err);
+    ok(m != NULL, "open with max_queue_bytes 128 KiB");
+    if (!m)
+        return;
+    struct locker l = {.path = path, .hold_ms = 600};
+    pthread_t th;
+    ok(start_locker(&th, &l), "another connection holds the write lock");
+    double took = flood(m);
+    ok(atomic_load(&l.state) == 2 || took > 0.3,
+       "20,000 calls (about 2 MiB) wait for the writer while the file is locked (%.3f s)", took);
+    pthread_join(th, NULL);
+    struct cp__mon_stats s;
+    cp__mon_get_stats(m, &s);
+    ok(s.queue_waits >= 1, "the waits are counted (%llu)", (unsigned long long)s.queue_waits);
+    is_int(s.rows_dropped, 0, "nothing dropped");
+    is_int(cp__mon_close(m, 0, 0, 0, &err), 0, "close");
+    sqlite3 *db = dbopen(path);
+    is_int(q_int(db, "SELECT count(*) FROM status"), 2 * PER_THREAD, "all 20,000 rows are there");
+    sqlite3_close(db);
+}
+
 int main(void)
 {
-    tap_start(70);
+    tap_start(77);
     setenv("TZ", "UTC0", 1);
     tzset();
     snprintf(dir, sizeof dir, "/tmp/cp-mon-db-XXXXXX");
@@ -751,6 +781,7 @@ int main(void)
     test_across_batches();
     test_long_reader();
     test_write_lock();
+    test_bounded_queue();
     test_lock_timeout();
     test_bad_files();
     char cmd[128];
