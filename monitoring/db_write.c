@@ -6,11 +6,14 @@
  * ends between two commits costs two statements, where Parsl's tables took
  * seven. Rows of other kinds are written as they come.
  *
- * A try's statuses go into its cp_try row's s_* columns. One that finds its
- * column taken — in the batch by another time, or in the file (the upsert
- * returns what the row holds after it) — becomes a cp_status row instead, so
- * nothing is lost; the same status at the same microsecond is the same event
- * sent twice, and is stored once (as Parsl's key on the timestamp did).
+ * A try's statuses go into its cp_try row's s_* columns (try 0's first pending,
+ * which comes with its task, into cp_task's). One that finds its column taken —
+ * in the batch by another time, or in the file — becomes a cp_status row
+ * instead, so nothing is lost; the same status at the same microsecond is the
+ * same event sent twice, and is stored once (as Parsl's key on the timestamp
+ * did). What the file holds is known from the open-try table below for tries
+ * still running, and otherwise asked of SQLite only when a row thought new was
+ * there after all.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,8 +64,9 @@ struct acc {
 /* A try written in an earlier batch that has not ended: which of its status
  * columns the file holds, and their times. A status whose column is taken is
  * then known without asking SQLite (asking — RETURNING — cost a third of the
- * writer's time). A try not in the table either is new (its first status, pending,
- * is in the batch) or ended or unknown: then SQLite is asked. */
+ * writer's time). A try not in the table is inserted as new; only when the file
+ * had it after all (it ended earlier, or memory for the table ran out) is SQLite
+ * asked what its columns hold. */
 struct open_try {
     int64_t task;
     int32_t try_;

@@ -504,6 +504,59 @@ static void test_across_batches(void)
     sqlite3_close(db);
 }
 
+/* 3,000 tasks whose tries advance one state per commit, as in a run of many
+ * concurrent tasks: the writer's table of open tries grows, and every try leaves
+ * it at its end; each state lands in its column once, none as an extra row. */
+static void test_many_open_tries(void)
+{
+    enum { NT = 3000 };
+    const char *path = path_of("open.db");
+    cp_err err = {0};
+    struct cp__mon *m = open_run(path, "run-open", 0, &err);
+    ok(m != NULL, "open");
+    if (!m)
+        return;
+    static const char *const steps[] = {"pending", "launched", "running", "exec_done"};
+    double t = 1.7e9;
+    for (int st = 0; st < 4; st++) {
+        /* in a scattered order, so the table's probe chains interleave */
+        for (long k = 0; k < NT; k++) {
+            long i = (k * 7919) % NT;
+            double at = t + st + i * 1e-4;
+            if (st == 0)
+                cp__mon_change(m, i, 0, "pending", at, NULL,
+                               &(struct cp__mon_task){.task_id = i, .func_name = "f",
+                                                      .memoize = "False", .time_invoked = at},
+                               NULL);
+            else
+                cp__mon_change(m, i, 0, steps[st], at,
+                               &(struct cp__mon_try){.task_id = i, .try_id = 0,
+                                                     .executor = "x", .time_launched = t + 1},
+                               NULL, st == 3 ? &(struct cp__mon_task_end){i, at, 0, 0} : NULL);
+            if (st == 2 && k % 3 == 0)      /* a third enter running twice: once in */
+                cp__mon_status(m, i, 0, "running", at + 0.5);   /* the same commit, */
+            if (st == 3 && k % 3 == 1)      /* a third in the next (the table knows) */
+                cp__mon_status(m, i, 0, "running", at - 0.25);
+        }
+        committed(m);
+    }
+    is_int(cp__mon_close(m, t + 10, NT, 0, &err), 0, "close");
+    sqlite3 *db = dbopen(path);
+    is_int(q_int(db, "SELECT count(*) FROM status"), 4 * NT + 2 * NT / 3,
+           "every status is there: four per task, and the repeated running");
+    is_int(q_int(db, "SELECT count(*) FROM cp_status"), 2 * NT / 3,
+           "only the repeats are rows of their own");
+    is_int(q_int(db, "SELECT count(*) FROM (SELECT task_id FROM status GROUP BY task_id "
+                     "HAVING group_concat(task_status_name) IS NOT NULL AND count(DISTINCT "
+                     "task_status_name) = 4)"), NT, "each task has its four states");
+    is_int(q_int(db, "SELECT count(*) FROM cp_try WHERE s_launched IS NULL OR s_running IS NULL "
+                     "OR s_end IS NULL OR end_state <> 'exec_done'"), 0,
+           "in its try's columns");
+    is_int(q_int(db, "SELECT count(*) FROM task WHERE task_time_returned IS NULL"), 0,
+           "every task has its end");
+    sqlite3_close(db);
+}
+
 /* ------------------------------------------------------------ busy database */
 
 #define PER_THREAD 10000
@@ -766,7 +819,7 @@ static void test_bounded_queue(void)
 
 int main(void)
 {
-    tap_start(77);
+    tap_start(83);
     setenv("TZ", "UTC0", 1);
     tzset();
     snprintf(dir, sizeof dir, "/tmp/cp-mon-db-XXXXXX");
@@ -779,6 +832,7 @@ int main(void)
     test_stats_and_local_time();
     test_two_runs();
     test_across_batches();
+    test_many_open_tries();
     test_long_reader();
     test_write_lock();
     test_bounded_queue();
