@@ -637,9 +637,11 @@ static void on_resources(struct ic_conn *c, const struct cp__wire_resources *b)
     struct cp__interchange *ic = c->ic;
     if (!ic->mon)
         return;
+    struct cp__mon_resource rs[16];
+    size_t k = 0;
     for (size_t i = 0; i < b->n; i++) {
         const struct cp__wire_sample *x = &b->samples[i];
-        struct cp__mon_resource r = {
+        rs[k++] = (struct cp__mon_resource){
             .task_id = (long)x->task_id, .try_id = (int)x->try_id, .time = x->time,
             .interval = ic->mon_interval, .pid = (int)x->pid,
             .children_count = (int)x->children, .time_user = x->user,
@@ -648,7 +650,10 @@ static void on_resources(struct ic_conn *c, const struct cp__wire_resources *b)
             .memory_percent = c->memory_gb > 0 ? 100.0 * x->rss / (c->memory_gb * 1e9) : 0,
             .status = "running",
         };
-        cp__mon_resource(ic->mon, &r);
+        if (k == sizeof rs / sizeof rs[0] || i + 1 == b->n) {
+            cp__mon_resources(ic->mon, rs, k);
+            k = 0;
+        }
     }
 }
 

@@ -142,6 +142,9 @@ struct cp__mon_resource {
 };
 void cp__mon_resource(struct cp__mon *m, const struct cp__mon_resource *r);
 
+/* n samples at once (one lock per few; the interchange's path). */
+void cp__mon_resources(struct cp__mon *m, const struct cp__mon_resource *r, size_t n);
+
 /* Counters since open, for tests and the log. */
 struct cp__mon_stats {
     uint64_t rows_queued, rows_written, commits, busy_retries;

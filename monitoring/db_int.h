@@ -108,7 +108,10 @@ struct cp__mon_spec {
     int n;
 };
 
-/* Copies the rows into the queue together (one lock) and wakes the writer when
+/* Rows one cp__mon_enqueue call takes at most. */
+#define CP__MON_GROUP 16
+
+/* Copies the rows (at most CP__MON_GROUP) into the queue together (one lock) and wakes the writer when
  * many wait. 0; -1 when memory ran out: the rows are counted as dropped and
  * logged, except the run's completion (K_END), which close reports itself. */
 int cp__mon_enqueue(struct cp__mon *m, const struct cp__mon_spec *s, int n);

@@ -145,7 +145,7 @@ static void copy_row(unsigned char *at, const struct cp__mon_spec *s, size_t siz
  * reports itself. */
 int cp__mon_enqueue(struct cp__mon *m, const struct cp__mon_spec *s, int n)
 {
-    size_t size[4], total = 0;
+    size_t size[CP__MON_GROUP], total = 0;
     for (int i = 0; i < n; i++)
         total += size[i] = row_bytes(&s[i]);
     pthread_mutex_lock(&m->mu);
@@ -346,11 +346,9 @@ void cp__mon_node(struct cp__mon *m, const struct cp__mon_node *n)
     cp__mon_enqueue1(m, K_NODE, v, N_NODE);
 }
 
-void cp__mon_resource(struct cp__mon *m, const struct cp__mon_resource *r)
+static void resource_vals(val v[N_RESOURCE], const struct cp__mon_resource *r)
 {
-    if (!m || !r)
-        return;
-    const val v[N_RESOURCE] = {
+    const val x[N_RESOURCE] = {
         v_int(r->task_id), v_int(r->try_id), v_time_nn(r->time), v_real(r->interval),
         v_int(r->pid), v_real(r->memory_percent), v_real(r->children_count),
         v_real(r->time_user), v_real(r->time_system), v_real(r->memory_virtual),
@@ -358,5 +356,30 @@ void cp__mon_resource(struct cp__mon *m, const struct cp__mon_resource *r)
         v_text(r->status), v_text(r->cpu_num), v_real(r->ctx_voluntary),
         v_real(r->ctx_involuntary),
     };
+    memcpy(v, x, sizeof x);
+}
+
+void cp__mon_resource(struct cp__mon *m, const struct cp__mon_resource *r)
+{
+    if (!m || !r)
+        return;
+    val v[N_RESOURCE];
+    resource_vals(v, r);
     cp__mon_enqueue1(m, K_RESOURCE, v, N_RESOURCE);
+}
+
+void cp__mon_resources(struct cp__mon *m, const struct cp__mon_resource *r, size_t n)
+{
+    if (!m || !r)
+        return;
+    val v[CP__MON_GROUP][N_RESOURCE];
+    struct cp__mon_spec s[CP__MON_GROUP];
+    for (size_t i = 0; i < n;) {
+        int k = 0;
+        for (; k < CP__MON_GROUP && i < n; k++, i++) {
+            resource_vals(v[k], &r[i]);
+            s[k] = (struct cp__mon_spec){K_RESOURCE, v[k], N_RESOURCE};
+        }
+        cp__mon_enqueue(m, s, k);
+    }
 }

@@ -51,6 +51,11 @@ void cp__mon_node(struct cp__mon *m, const struct cp__mon_node *n) { (void)m, (v
 
 void cp__mon_resource(struct cp__mon *m, const struct cp__mon_resource *r) { (void)m, (void)r; }
 
+void cp__mon_resources(struct cp__mon *m, const struct cp__mon_resource *r, size_t n)
+{
+    (void)m, (void)r, (void)n;
+}
+
 void cp__mon_get_stats(struct cp__mon *m, struct cp__mon_stats *out)
 {
     (void)m;
