@@ -113,7 +113,7 @@ the figures are medians (GNU time \`%e %M\`: wall seconds, peak RSS).
 | database directory (TMPDIR) | $(df -T "$WORK" | awk 'NR==2 {print $2}') at ${TMPDIR:-/tmp} |
 | load average (1, 5, 15 min) at start / end | $LOAD_START / $(cut -d' ' -f1-3 /proc/loadavg) |
 | date | $(date -u '+%Y-%m-%d %H:%M:%S UTC') |
-| git commit | $(git rev-parse --short HEAD)$([ -n "$(git status --porcelain 2>/dev/null)" ] && echo " + uncommitted changes") |
+| git commit | $(git rev-parse --short HEAD)$([ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && echo " + uncommitted changes") |
 
 ## The database
 
