@@ -8,8 +8,9 @@
 #
 # The database is made by a real `parsl-run --monitor` run (so the schema and
 # indexes are cparsl's own), emptied, and filled by bench/report_gen.sql (the shape
-# is described there). Environment: N, REPS (default 3), BUILD (default build),
-# TMPDIR (where the database goes; it needs about 1.6 GB per million tasks).
+# is described there; it writes cparsl's cp_* tables, under Parsl's task, try,
+# status and resource views). Environment: N, REPS (default 3), BUILD (default
+# build), TMPDIR (where the database goes; it needs about 0.4 GB per million tasks).
 set -u
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$(pwd)
@@ -43,7 +44,9 @@ sqlite3 "$DB" < "$WORK/gen.sql" >/dev/null || { echo "report.sh: generation fail
 g1=$(date +%s.%N)
 GEN_S=$(awk -v a="$g0" -v b="$g1" 'BEGIN { printf "%.0f", b - a }')
 DB_BYTES=$(( $(stat -c %s "$DB") + $(stat -c %s "$DB-wal" 2>/dev/null || echo 0) ))
+# Counted through Parsl's names (views over our tables), and our tables' own rows.
 ROWS=$(sqlite3 "$DB" "SELECT 'task ' || (SELECT count(*) FROM task) || ', try ' || (SELECT count(*) FROM try) || ', status ' || (SELECT count(*) FROM status) || ', resource ' || (SELECT count(*) FROM resource) || ', block ' || (SELECT count(*) FROM block) || ', node ' || (SELECT count(*) FROM node)")
+CP_ROWS=$(sqlite3 "$DB" "SELECT 'cp_task ' || (SELECT count(*) FROM cp_task) || ', cp_try ' || (SELECT count(*) FROM cp_try) || ', cp_status ' || (SELECT count(*) FROM cp_status) || ', cp_resource ' || (SELECT count(*) FROM cp_resource)")
 INTEGRITY=$(sqlite3 "$DB" 'PRAGMA quick_check')
 # Bytes per table and index (the dbstat virtual table, when this sqlite3 has it).
 SPACE=$(sqlite3 "$DB" "SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC" 2>/dev/null)
@@ -110,18 +113,21 @@ the figures are medians (GNU time \`%e %M\`: wall seconds, peak RSS).
 | database directory (TMPDIR) | $(df -T "$WORK" | awk 'NR==2 {print $2}') at ${TMPDIR:-/tmp} |
 | load average (1, 5, 15 min) at start / end | $LOAD_START / $(cut -d' ' -f1-3 /proc/loadavg) |
 | date | $(date -u '+%Y-%m-%d %H:%M:%S UTC') |
-| git commit | $(git rev-parse --short HEAD)$([ -n "$(git status --porcelain 2>/dev/null)" ] && echo " + uncommitted changes") |
+| git commit | $(git rev-parse --short HEAD)$([ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && echo " + uncommitted changes") |
 
 ## The database
 
 One run of $(printf "%'d" "$N") tasks made by \`bench/report_gen.sql\` in the schema a real
 \`parsl-run --monitor\` run created (the shape: 5 apps, a DAG of ~2 edges per task, 97.5 %
 exec_done with 4 status rows and 1 try, 2 % failed after a retry, 0.5 % dep_fail,
-3 resource samples for every 10th task, 16 blocks, 128 nodes, one hour long).
+3 resource samples for every 10th task, 16 blocks, 128 nodes, one hour long). Parsl's
+task, try, status and resource are views over cparsl's cp_* tables (docs/monitoring.md,
+"How it is stored").
 
 | | |
 |---|---|
-| rows | $ROWS |
+| rows (Parsl's names) | $ROWS |
+| rows (our tables) | $CP_ROWS |
 | file size (database + WAL) | $(mb "$DB_BYTES") |
 | per million tasks | $(per_m "$DB_BYTES") |
 | generation time (sqlite3, synchronous=OFF) | $GEN_S s |

@@ -12,85 +12,92 @@
 --   * 0.5 % end dep_fail: pending, dep_fail, no try;
 --   * every 10th task that ran has 3 resource samples of its last try;
 --   * block rows (PENDING, RUNNING, CANCELLED) and node rows (registered, left).
+--
+-- Parsl's task, try, status and resource are views (docs/monitoring.md, "How it is
+-- stored"), so the rows go where cparsl's writer puts them: one cp_task row per task
+-- (try 0's pending in s_pending), one cp_try row per try with its states in the s_*
+-- columns (a dep_fail task has a try 0 row with tried = 0 holding only its end), and
+-- cp_resource. No status here needs cp_status. Times are integers: microseconds of
+-- local wall-clock time since 1970, which the views print with 'unixepoch'.
 PRAGMA synchronous = OFF;
 PRAGMA cache_size = -262144;
-DELETE FROM workflow; DELETE FROM task; DELETE FROM try; DELETE FROM status;
-DELETE FROM block; DELETE FROM node; DELETE FROM resource;
+DELETE FROM workflow; DELETE FROM block; DELETE FROM node;
+DELETE FROM cp_run; DELETE FROM cp_task; DELETE FROM cp_try; DELETE FROM cp_status;
+DELETE FROM cp_resource;
 
 BEGIN;
 INSERT INTO workflow VALUES ('@RUN@', 'synthetic-@N@', '1.0', '2026-11-26 08:00:00.000000',
   '2026-11-26 09:00:30.000000', 'login1', 'bench', '/scratch/bench/runinfo/000', 0, 0);
+INSERT INTO cp_run (run, run_id) VALUES (1, '@RUN@');
 
 -- One row per task with what the others are computed from: o = outcome (0 ok, 1 failed,
--- 2 dep_fail), l = launch offset in seconds, d = run time of a try.
+-- 2 dep_fail), and the times in microseconds: the run starts at 08:00:00, task i is
+-- submitted i / N of the hour later (rounded to the millisecond, as the text times of
+-- the version of this file for Parsl's tables were), and a try runs d = 5–50 s.
 CREATE TEMP TABLE g AS
-WITH RECURSIVE k(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM k WHERE i < @N@ - 1)
+WITH RECURSIVE k(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM k WHERE i < @N@ - 1),
+  c(b) AS (SELECT CAST(strftime('%s', '2026-11-26 08:00:00') AS INTEGER) * 1000000)
 SELECT i,
   CASE WHEN i % 50 = 7 THEN 1 WHEN i % 200 = 8 THEN 2 ELSE 0 END AS o,
-  i * 3600.0 / @N@ AS l,
-  5 + (i * 7919 % 4500) / 100.0 AS d,
+  b + (i * 7200000 + @N@) / (2 * @N@) * 1000 AS t_pend,
+  5000000 + (i * 7919 % 4500) * 10000 AS d,
   'app_' || (i % 5) AS app
-FROM k;
+FROM k, c;
 
--- Times: the run starts at 08:00:00; SQLite's %f has 3 decimals, Parsl's text has 6.
 CREATE TEMP VIEW tt AS SELECT *,
-  strftime('%Y-%m-%d %H:%M:%f', '2026-11-26 08:00:00', '+' || l || ' seconds') || '000' AS t_pend,
-  strftime('%Y-%m-%d %H:%M:%f', '2026-11-26 08:00:00', '+' || (l + 0.2) || ' seconds') || '000' AS t_launch,
-  strftime('%Y-%m-%d %H:%M:%f', '2026-11-26 08:00:00', '+' || (l + 0.4) || ' seconds') || '000' AS t_run,
-  strftime('%Y-%m-%d %H:%M:%f', '2026-11-26 08:00:00', '+' || (l + 0.4 + d) || ' seconds') || '000' AS t_end,
-  strftime('%Y-%m-%d %H:%M:%f', '2026-11-26 08:00:00', '+' || (l + 0.6 + d) || ' seconds') || '000' AS t_launch2,
-  strftime('%Y-%m-%d %H:%M:%f', '2026-11-26 08:00:00', '+' || (l + 0.8 + d) || ' seconds') || '000' AS t_run2,
-  strftime('%Y-%m-%d %H:%M:%f', '2026-11-26 08:00:00', '+' || (l + 0.8 + 2 * d) || ' seconds') || '000' AS t_end2
+  t_pend + 200000 AS t_launch,
+  t_pend + 400000 AS t_run,
+  t_pend + 400000 + d AS t_end,
+  t_pend + 600000 + d AS t_launch2,
+  t_pend + 800000 + d AS t_run2,
+  t_pend + 800000 + 2 * d AS t_end2
 FROM g;
 
-INSERT INTO task (task_id, run_id, task_depends, task_func_name, task_memoize, task_hashsum,
-  task_inputs, task_outputs, task_stdin, task_stdout, task_stderr, task_time_invoked,
-  task_time_returned, task_fail_count, task_fail_cost)
-SELECT i, '@RUN@',
+INSERT INTO cp_task (run, task_id, func_name, depends, memoize, hashsum, inputs, outputs,
+  stdin, stdout, stderr, invoked, returned, fail_count, fail_cost, s_pending)
+SELECT 1, i, app,
   CASE WHEN i >= 1000 THEN (i - 1000) || ',' || (i - 999) ELSE NULL END,
-  app, 'False', NULL, NULL, NULL, NULL,
+  'False', NULL, NULL, NULL, NULL,
   '/scratch/bench/runinfo/000/task_logs/task_' || i || '.stdout',
   '/scratch/bench/runinfo/000/task_logs/task_' || i || '.stderr',
   t_pend, CASE o WHEN 0 THEN t_end WHEN 1 THEN t_end2 ELSE t_launch END,
-  CASE o WHEN 1 THEN 2 ELSE 0 END, CASE o WHEN 1 THEN 1.0 ELSE 0.0 END
-FROM tt;
+  CASE o WHEN 1 THEN 2 ELSE 0 END, CASE o WHEN 1 THEN 1.0 ELSE 0.0 END, t_pend
+FROM tt ORDER BY i;
 
-INSERT INTO try (try_id, task_id, run_id, block_id, hostname, task_executor,
-  task_try_time_launched, task_try_time_running, task_try_time_returned, task_fail_history,
-  task_joins)
-SELECT 0, i, '@RUN@', CAST(i % 128 / 8 AS TEXT), printf('node-%03d', i % 128), 'htex',
+-- Try 0 of every task (in key order: appended to the b-tree), then the retries.
+INSERT INTO cp_try (run, task_id, try_id, tried, block_id, hostname, executor, launched,
+  running, returned, fail_history, joins, s_pending, s_launched, s_running,
+  s_running_ended, s_joining, s_end, end_state)
+SELECT 1, i, 0, 1, CAST(i % 128 / 8 AS TEXT), printf('node-%03d', i % 128), 'htex',
   t_launch, t_run, t_end,
   CASE o WHEN 1 THEN 'task ' || i || ' (app ''' || app || ''') try 0: exit code 1; stderr: '
-    || 'ValueError: bad input row ' || (i * 31 % 997) ELSE NULL END, NULL
+    || 'ValueError: bad input row ' || (i * 31 % 997) ELSE NULL END, NULL,
+  NULL, t_launch, t_run, NULL, NULL, t_end,
+  CASE o WHEN 1 THEN 'fail_retryable' ELSE 'exec_done' END
 FROM tt WHERE o <> 2
 UNION ALL
-SELECT 1, i, '@RUN@', CAST((i + 1) % 128 / 8 AS TEXT), printf('node-%03d', (i + 1) % 128), 'htex',
+SELECT 1, i, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+  NULL, NULL, NULL, NULL, NULL, t_launch, 'dep_fail'
+FROM tt WHERE o = 2
+ORDER BY 2;
+
+INSERT INTO cp_try (run, task_id, try_id, tried, block_id, hostname, executor, launched,
+  running, returned, fail_history, joins, s_pending, s_launched, s_running,
+  s_running_ended, s_joining, s_end, end_state)
+SELECT 1, i, 1, 1, CAST((i + 1) % 128 / 8 AS TEXT), printf('node-%03d', (i + 1) % 128), 'htex',
   t_launch2, t_run2, t_end2,
   'task ' || i || ' (app ''' || app || ''') try 1: exit code 1; stderr: '
-    || 'ValueError: bad input row ' || (i * 31 % 997), NULL
+    || 'ValueError: bad input row ' || (i * 31 % 997), NULL,
+  NULL, t_launch2, t_run2, NULL, NULL, t_end2, 'failed'
 FROM tt WHERE o = 1;
 
-INSERT INTO status (task_id, task_status_name, timestamp, run_id, try_id)
-SELECT i, 'pending', t_pend, '@RUN@', 0 FROM tt
-UNION ALL SELECT i, 'launched', t_launch, '@RUN@', 0 FROM tt WHERE o <> 2
-UNION ALL SELECT i, 'running', t_run, '@RUN@', 0 FROM tt WHERE o <> 2
-UNION ALL SELECT i, 'exec_done', t_end, '@RUN@', 0 FROM tt WHERE o = 0
-UNION ALL SELECT i, 'fail_retryable', t_end, '@RUN@', 0 FROM tt WHERE o = 1
-UNION ALL SELECT i, 'launched', t_launch2, '@RUN@', 1 FROM tt WHERE o = 1
-UNION ALL SELECT i, 'running', t_run2, '@RUN@', 1 FROM tt WHERE o = 1
-UNION ALL SELECT i, 'failed', t_end2, '@RUN@', 1 FROM tt WHERE o = 1
-UNION ALL SELECT i, 'dep_fail', t_launch, '@RUN@', 0 FROM tt WHERE o = 2;
-
-INSERT INTO resource (try_id, task_id, run_id, timestamp, resource_monitoring_interval,
-  psutil_process_pid, psutil_process_memory_percent, psutil_process_children_count,
-  psutil_process_time_user, psutil_process_time_system, psutil_process_memory_virtual,
-  psutil_process_memory_resident, psutil_process_disk_read, psutil_process_disk_write,
-  psutil_process_status, psutil_cpu_num, psutil_process_num_ctx_switches_voluntary,
-  psutil_process_num_ctx_switches_involuntary)
-SELECT CASE o WHEN 1 THEN 1 ELSE 0 END, i, '@RUN@',
-  strftime('%Y-%m-%d %H:%M:%f', CASE o WHEN 1 THEN t_run2 ELSE t_run END,
-           '+' || (d * s / 3) || ' seconds') || '000',
-  10, 10000 + i % 50000, 0.4, 1, d * s / 3 * 0.9, d * s / 3 * 0.05, 4e8,
+-- Sample times are whole milliseconds too.
+INSERT INTO cp_resource (run, task_id, try_id, ts, interval, pid, memory_percent, children,
+  time_user, time_system, memory_virtual, memory_resident, disk_read, disk_write, status,
+  cpu_num, ctx_voluntary, ctx_involuntary)
+SELECT 1, i, CASE o WHEN 1 THEN 1 ELSE 0 END,
+  CASE o WHEN 1 THEN t_run2 ELSE t_run END + (d * s / 3 + 500) / 1000 * 1000,
+  10, 10000 + i % 50000, 0.4, 1, d / 1e6 * s / 3 * 0.9, d / 1e6 * s / 3 * 0.05, 4e8,
   (50 + i % 200) * 1048576.0 * s / 3, 0, 0, 'running', CAST(i % 64 AS TEXT), s * 10, s
 FROM tt, (SELECT 1 AS s UNION ALL SELECT 2 UNION ALL SELECT 3)
 WHERE o <> 2 AND i % 10 = 0;

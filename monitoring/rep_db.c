@@ -60,6 +60,18 @@ double cp__rep_time(const unsigned char *s)
     return (double)days * 86400 + f[3] * 3600 + f[4] * 60 + f[5] + frac;
 }
 
+double cp__rep_time_us(int64_t us)
+{
+    /* The views print whole seconds (SQLite's integer division truncates) and
+     * printf('.%06d', us % 1000000); the fraction is summed digit by digit as
+     * cp__rep_time does, so both give the same double and the same chart bins. */
+    int64_t whole = us / 1000000, rest = us % 1000000;
+    double frac = 0, scale = 0.1;
+    for (int64_t div = 100000; rest >= 0 && div > 0; div /= 10, scale /= 10)
+        frac += (double)(rest / div % 10) * scale;
+    return (double)whole + frac;
+}
+
 double cp__rep_now(void)
 {
     double now = cp__now();
@@ -160,7 +172,21 @@ static int check_tables(struct cp__rep_db *r, cp_err *err)
     }
     if (rc != SQLITE_OK) {
         cp__mon_sqlerr(err, r->db, rc, "%s", r->path);  /* NOTADB: ENOTSUP already */
+        sqlite3_finalize(st);
+        return -1;
     }
+    sqlite3_finalize(st);
+    /* cparsl's layout: the compact tables, and status a view over them. */
+    rc = sqlite3_prepare_v2(r->db, "SELECT count(*) = 5 FROM sqlite_master WHERE (type = "
+                            "'table' AND name IN ('cp_run', 'cp_task', 'cp_try', "
+                            "'cp_status')) OR (type = 'view' AND name = 'status')", -1, &st,
+                            NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        r->compact = sqlite3_column_int(st, 0) != 0;
+        rc = SQLITE_OK;
+    }
+    if (rc != SQLITE_OK)
+        cp__mon_sqlerr(err, r->db, rc, "%s", r->path);
     sqlite3_finalize(st);
     return rc == SQLITE_OK ? 0 : -1;
 }

@@ -10,6 +10,7 @@
 
 #include <sqlite3.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "common/err.h"
 
@@ -26,7 +27,16 @@ struct cp__rep_db {
     sqlite3 *db;                /* read-only connection */
     char *path;                 /* the database file */
     struct cp__rep_workflow wf;
+    /* The file is cparsl's: task, try, status and resource are views over its
+     * cp_* tables (docs/monitoring.md, "How it is stored"). Readers that would
+     * make SQLite compute the views' text times for every row read the tables
+     * instead; a file Parsl made (real tables) is read through Parsl's names. */
+    bool compact;
 };
+
+/* SQL for the run's number in the cp_* tables (?1 is its run id): SQLite
+ * evaluates it once per statement. */
+#define CP__REP_RUN "(SELECT run FROM cp_run WHERE run_id = ?1)"
 
 /* Opens the run that `input` names, read-only:
  *   - a database file: its run `run_id` (an id or a unique prefix of one), or the
@@ -61,6 +71,10 @@ int cp__rep_step(struct cp__rep_db *r, sqlite3_stmt *st, const char *what, cp_er
  * naive clock: good for differences and for comparing with cp__rep_now(). NAN
  * for NULL or text that is not such a time. */
 double cp__rep_time(const unsigned char *text);
+
+/* The same for a time of our tables (microseconds of local wall-clock time, which
+ * the views print as text): equal to cp__rep_time of that text, to the bit. */
+double cp__rep_time_us(int64_t us);
 
 /* The current time in that naive local clock. */
 double cp__rep_now(void);

@@ -18,15 +18,16 @@
 #define ERROR_CHARS 4000    /* of one error text; the rest is cut with "…" */
 
 static const char tries_sql[] =
-    "SELECT y.task_id, y.try_id, t.task_func_name, y.hostname, y.task_try_time_returned, "
-    "y.task_fail_history FROM try y LEFT JOIN task t ON t.run_id = y.run_id AND "
-    "t.task_id = y.task_id WHERE y.run_id = ?1 AND ifnull(y.task_fail_history, '') <> '' "
+    "SELECT y.task_id, y.try_id, " CP__REP_TASK_COL("task_func_name", "y") ", y.hostname, "
+    "y.task_try_time_returned, y.task_fail_history FROM try y "
+    "WHERE y.run_id = ?1 AND ifnull(y.task_fail_history, '') <> '' "
     "ORDER BY y.task_id, y.try_id LIMIT ?2";
 
 static const char depfail_sql[] =
-    "SELECT s.task_id, t.task_func_name, t.task_depends FROM status s LEFT JOIN task t ON "
-    "t.run_id = s.run_id AND t.task_id = s.task_id WHERE s.run_id = ?1 AND "
-    "s.task_status_name = 'dep_fail' GROUP BY s.task_id ORDER BY s.task_id LIMIT ?2";
+    "SELECT s.task_id, " CP__REP_TASK_COL("task_func_name", "s") ", "
+    CP__REP_TASK_COL("task_depends", "s") " "
+    "FROM status s WHERE s.run_id = ?1 AND s.task_status_name = 'dep_fail' "
+    "GROUP BY s.task_id ORDER BY s.task_id LIMIT ?2";
 
 /* The unary + keeps SQLite from walking a (run_id, timestamp) index backwards
  * through the whole run (a file Parsl made has one) to satisfy the ORDER BY: the

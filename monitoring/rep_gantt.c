@@ -41,8 +41,8 @@ struct lane {
 static const char sql[] =
     "SELECT y.task_id, y.try_id, y.task_executor, ifnull(y.hostname, ''), "
     "ifnull(y.block_id, ''), y.task_try_time_launched, y.task_try_time_running, "
-    "y.task_try_time_returned, ifnull(y.task_fail_history, '') <> '', t.task_func_name "
-    "FROM try y LEFT JOIN task t ON t.run_id = y.run_id AND t.task_id = y.task_id "
+    "y.task_try_time_returned, ifnull(y.task_fail_history, '') <> '', "
+    CP__REP_TASK_COL("task_func_name", "y") " FROM try y "
     "WHERE y.run_id = ?1 AND y.task_id % ?2 = 0 "
     "ORDER BY y.task_executor, y.hostname, y.block_id, y.task_try_time_launched LIMIT ?3";
 

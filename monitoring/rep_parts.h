@@ -42,6 +42,13 @@ int cp__rep_failures(struct cp__rep_ctx *c, cp_err *err) CP__WUR;
 /* Blocks: each block's latest state; nodes that registered. */
 int cp__rep_blocks(struct cp__rep_ctx *c, cp_err *err) CP__WUR;
 
+/* Column col of the task of row alias's task_id (?1 = run id), as a scalar
+ * subquery rather than a join: SQLite materialises the whole task view for a
+ * LEFT JOIN to it, and finds one task by its key here. NULL when there is none. */
+#define CP__REP_TASK_COL(col, alias)                                                       \
+    "(SELECT task." col " FROM task WHERE task.run_id = ?1 AND task.task_id = " alias       \
+    ".task_id)"
+
 /* A one-row integer query on r (?1 = run id); -1 with err on failure. */
 long cp__rep_count(struct cp__rep_db *r, const char *sql, const char *what, cp_err *err);
 

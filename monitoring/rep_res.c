@@ -26,10 +26,9 @@ static const char tries_sql[] =
     PER_TRY " AND task_id % ?2 = 0 GROUP BY task_id, try_id ORDER BY task_id, try_id LIMIT ?3";
 
 static const char apps_sql[] =
-    "SELECT t.task_func_name, count(*), avg(x.cpu), max(x.cpu), avg(x.mem), max(x.mem), "
-    "sum(x.n) FROM (" PER_TRY " GROUP BY task_id, try_id) x "
-    "LEFT JOIN task t ON t.run_id = ?1 AND t.task_id = x.task_id "
-    "GROUP BY t.task_func_name ORDER BY t.task_func_name LIMIT 100";
+    "SELECT " CP__REP_TASK_COL("task_func_name", "x") " AS app, count(*), avg(x.cpu), "
+    "max(x.cpu), avg(x.mem), max(x.mem), sum(x.n) FROM (" PER_TRY " GROUP BY task_id, try_id) x "
+    "GROUP BY app ORDER BY app LIMIT 100";
 
 static int app_table(struct cp__rep_ctx *c, cp_err *err)
 {

@@ -64,9 +64,13 @@ static int read_all(struct cp__rep_db *r, double window, struct cp__rep_status *
         return -1;
     s->ntries = cp__rep_count(r, "SELECT count(*) FROM try WHERE run_id = ?1",
                               "counting tries", err);
+    /* In our tables without the view's text times (one per try). */
     s->running_tries = s->ntries < 0 ? -1 : cp__rep_count(
-        r, "SELECT count(*) FROM try WHERE run_id = ?1 AND task_try_time_running IS NOT NULL "
-           "AND task_try_time_returned IS NULL", "counting running tries", err);
+        r, r->compact ? "SELECT count(*) FROM cp_try WHERE run = " CP__REP_RUN " AND tried "
+                        "AND running IS NOT NULL AND returned IS NULL"
+                      : "SELECT count(*) FROM try WHERE run_id = ?1 AND task_try_time_running "
+                        "IS NOT NULL AND task_try_time_returned IS NULL",
+        "counting running tries", err);
     s->nodes_active = s->running_tries < 0 ? -1 : cp__rep_count(
         r, "SELECT count(*) FROM (SELECT active, max(timestamp) FROM node WHERE run_id = ?1 "
            "GROUP BY uid) WHERE active", "counting pools", err);

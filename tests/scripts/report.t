@@ -172,6 +172,26 @@ check "calibrate's second try: 9.3 s CPU, 180 MiB peak ((5+1) x 1.5 + 0.3 s, (5+
 is "the per-app table has a row per app that ran" \
     "$(sed -n '/<table id="resource-table">/,/<\/table>/p' res.dom | grep -c '<tr><td>')" 3
 
+# 4b. a file in Parsl's layout (real task/try/status/resource tables, as Parsl or an
+# older cparsl made them) is read through Parsl's names, ours from the cp_* tables:
+# the same rows give the same page.
+q "ATTACH '$tmp/parsl.db' AS p;
+   CREATE TABLE p.workflow AS SELECT * FROM workflow; CREATE TABLE p.task AS SELECT * FROM task;
+   CREATE TABLE p.try AS SELECT * FROM try; CREATE TABLE p.status AS SELECT * FROM status;
+   CREATE TABLE p.resource AS SELECT * FROM resource; CREATE TABLE p.block AS SELECT * FROM block;
+   CREATE TABLE p.node AS SELECT * FROM node;"
+is "the copy in Parsl's layout has the same status rows" \
+    "$(sqlite3 parsl.db 'select count(*) from status where typeof(timestamp) = "text"')" \
+    "$(q 'select count(*) from status')"
+timeout -k 5 "$(secs 30)" "$RUN" report "$tmp/parsl.db" -o parsl.html 2>"$tmp/err"
+is "report of the Parsl-layout file exits 0" "$?" 0
+check "it is the same page as from cparsl's layout (but for the file's name)" \
+    cmp -s res.html <(sed "s|$tmp/parsl\.db|$db|g" parsl.html)
+timeout -k 5 "$(secs 30)" "$RUN" status "$db" --once >status-cp.txt 2>"$tmp/err"
+timeout -k 5 "$(secs 30)" "$RUN" status parsl.db --once >status-parsl.txt 2>>"$tmp/err"
+check "status --once says the same of both" \
+    [ -s status-cp.txt -a -n "$(cmp status-cp.txt status-parsl.txt && echo same)" ]
+
 # 5. bad inputs: exit 2 and say what is wrong
 db=$tmp/runinfo/monitoring.db
 bad() {
