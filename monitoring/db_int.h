@@ -92,14 +92,39 @@ struct cp__mon {
 };
 
 /* Values of a row. */
-static inline struct cp__mon_val v_int(int64_t i) { return (struct cp__mon_val){.t = V_INT, .i = i}; }
-static inline struct cp__mon_val v_real(double d) { return (struct cp__mon_val){.t = V_REAL, .d = d}; }
-static inline struct cp__mon_val v_text(const char *s) { return s ? (struct cp__mon_val){.t = V_TEXT, .s = s} : (struct cp__mon_val){.t = V_NULL}; }
+typedef struct cp__mon_val cp__mon_val_t;
+
+static inline cp__mon_val_t v_int(int64_t i)
+{
+    return (cp__mon_val_t){.t = V_INT, .i = i};
+}
+
+static inline cp__mon_val_t v_real(double d)
+{
+    return (cp__mon_val_t){.t = V_REAL, .d = d};
+}
+
+static inline cp__mon_val_t v_text(const char *s)
+{
+    return s ? (cp__mon_val_t){.t = V_TEXT, .s = s} : (cp__mon_val_t){.t = V_NULL};
+}
 
 /* For the columns Parsl declares NOT NULL: a row with '' beats a lost row. */
-static inline struct cp__mon_val v_text_nn(const char *s) { return v_text(s ? s : ""); }
-static inline struct cp__mon_val v_time(double t) { return t > 0 ? (struct cp__mon_val){.t = V_TIME, .d = t} : (struct cp__mon_val){.t = V_NULL}; }
-static inline struct cp__mon_val v_time_nn(double t) { return v_time(t > 0 ? t : cp__now()); }
+static inline cp__mon_val_t v_text_nn(const char *s)
+{
+    return v_text(s ? s : "");
+}
+
+/* A time of 0 (or less) is NULL; in a NOT NULL column (_nn), the time of the call. */
+static inline cp__mon_val_t v_time(double t)
+{
+    return t > 0 ? (cp__mon_val_t){.t = V_TIME, .d = t} : (cp__mon_val_t){.t = V_NULL};
+}
+
+static inline cp__mon_val_t v_time_nn(double t)
+{
+    return v_time(t > 0 ? t : cp__now());
+}
 
 /* One row to queue: its kind and values (borrowed for the call). */
 struct cp__mon_spec {
@@ -111,9 +136,10 @@ struct cp__mon_spec {
 /* Rows one cp__mon_enqueue call takes at most. */
 #define CP__MON_GROUP 16
 
-/* Copies the rows (at most CP__MON_GROUP) into the queue together (one lock) and wakes the writer when
- * many wait. 0; -1 when memory ran out: the rows are counted as dropped and
- * logged, except the run's completion (K_END), which close reports itself. */
+/* Copies the rows (at most CP__MON_GROUP) into the queue together (one lock)
+ * and wakes the writer when many wait; waits itself while the queue is full.
+ * 0; -1 when memory ran out: the rows are counted as dropped and logged, except
+ * the run's completion (K_END), which close reports itself. */
 int cp__mon_enqueue(struct cp__mon *m, const struct cp__mon_spec *s, int n);
 int cp__mon_enqueue1(struct cp__mon *m, enum kind k, const struct cp__mon_val *v, int n);
 

@@ -120,7 +120,8 @@ struct cp__rep_dag *cp__rep_dag_load(struct cp__rep_ctx *c, cp_err *err)
     if (st) {
         sqlite3_bind_int64(st, 2, (sqlite3_int64)cap);
         while ((rc = sqlite3_step(st)) == SQLITE_ROW && d->n < cap) {
-            const unsigned char *app = sqlite3_column_text(st, 1), *dep = sqlite3_column_text(st, 2);
+            const unsigned char *app = sqlite3_column_text(st, 1);
+            const unsigned char *dep = sqlite3_column_text(st, 2);
             d->ids[d->n] = (long)sqlite3_column_int64(st, 0);
             d->nodes[d->n].id = d->ids[d->n];
             d->nodes[d->n].app = strdup(app ? (const char *)app : "");

@@ -197,7 +197,8 @@ static int scan_parsl(struct cp__rep_db *r, struct pass *p, cp_err *err)
 {
     sqlite3_stmt *st = cp__rep_prepare(
         r, "SELECT task_id, task_status_name, timestamp, try_id FROM status WHERE run_id = ?1 "
-           "ORDER BY task_id, timestamp, try_id, " CP__REP_STATE_RANK, "reading the status rows", err);
+           "ORDER BY task_id, timestamp, try_id, " CP__REP_STATE_RANK,
+        "reading the status rows", err);
     if (!st)
         return -1;
     int rc;

@@ -296,9 +296,9 @@ static const char *object_type(sqlite3 *db, const char *name, const char *path, 
 
 int cp__mon_schema_create(sqlite3 *db, const char *path, cp_err *err)
 {
-    /* Parsl's bulk tables are views here. A file where they are tables was made by
-     * Parsl or by cparsl before 2026-11-27: our rows would go where its readers do
-     * not look, so it is refused before anything is added to it. */
+    /* Parsl's bulk tables are views here. A file where they are tables was made
+     * by Parsl or by cparsl before its views (2026-11-26): our rows would go where
+     * its readers do not look, so it is refused before anything is added to it. */
     for (size_t i = 0; i < NELEM(views); i++) {
         const char *type = object_type(db, views[i].name, path, err);
         if (!type)
