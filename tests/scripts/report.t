@@ -10,7 +10,8 @@
 #     tag appears as text, no such element exists);
 #   - with resource rows inserted into a copy of the database, the CPU and memory
 #     charts show each try's values; without, the page says "No samples";
-#   - bad inputs give a clear error and exit 2; `status --once` prints the counts;
+#   - bad inputs give a clear error and exit 2; a report killed while writing
+#     leaves no temporary file; `status --once` prints the counts;
 #     on a terminal (script(1)), status redraws while a run is live and exits when
 #     it ends; a report of the live run works (read-only) and the run's database
 #     stays whole.
@@ -212,6 +213,15 @@ bad "report of an unknown run id" "no run with id 'zzz'" report "$db" --run-id z
 bad "report with an unknown option" "unknown option" report --bogus "$db"
 bad "status of a missing path" "No such file or directory" status no-such-dir --once
 check "no half-written page was left by the failures" [ -z "$(ls | grep -E 'report\.html\.tmp|^report\.html\.')" ]
+
+# 5b. a report killed while it writes takes its temporary file with it. The
+# file-size limit kills it at its first write of the page (SIGXFSZ), every time;
+# the copy is in rollback-journal mode, so opening it writes no -shm file first.
+cp "$db" cut.db && sqlite3 cut.db 'PRAGMA journal_mode=DELETE' >/dev/null
+mkdir cut
+( ulimit -f 1; exec "$RUN" report cut.db -o cut/report.html ) 2>/dev/null
+is "a report stopped by a signal while writing dies of it (SIGXFSZ: 128 + 25)" "$?" 153
+is "and leaves neither the page nor its temporary file" "$(ls -A cut)" ""
 
 # 6. status --once, and without a terminal
 timeout -k 5 "$(secs 30)" "$RUN" status runinfo/000 --once >status.txt 2>"$tmp/err"

@@ -6,6 +6,8 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +44,38 @@ static int bad(const char *fmt, const char *what)
     return RP_BAD_INPUT;
 }
 
+/* The temporary file being written, for the signal handler: a report stopped by
+ * Ctrl-C, a kill or the file-size limit takes it away with it rather than leave
+ * a half page beside the output. "" when there is none. */
+static char g_tmp[PATH_MAX + 16];
+static const int g_sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGXFSZ};
+static struct sigaction g_old[sizeof g_sigs / sizeof g_sigs[0]];
+
+/* Removes the file, then lets the signal do what it would have done (the
+ * handler was reset on entry, and the signal is not blocked in it). */
+static void on_signal(int sig)
+{
+    if (g_tmp[0])
+        unlink(g_tmp);
+    raise(sig);
+}
+
+static void guard(const char *tmp)
+{
+    snprintf(g_tmp, sizeof g_tmp, "%s", tmp);
+    struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESETHAND | SA_NODEFER};
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof g_sigs / sizeof g_sigs[0]; i++)
+        sigaction(g_sigs[i], &sa, &g_old[i]);
+}
+
+static void unguard(void)
+{
+    for (size_t i = 0; i < sizeof g_sigs / sizeof g_sigs[0]; i++)
+        sigaction(g_sigs[i], &g_old[i], NULL);
+    g_tmp[0] = '\0';
+}
+
 /* Writes the page to out_path through a temporary file; the exit status. */
 static int write_file(struct cp__rep_db *r, const char *out_path, cp_err *err)
 {
@@ -64,6 +98,8 @@ static int write_file(struct cp__rep_db *r, const char *out_path, cp_err *err)
         free(tmp);
         return RP_FAILED;
     }
+    if (strlen(tmp) < sizeof g_tmp)
+        guard(tmp);
     int rc = cp__report_write(r, NULL, f, err);
     if (rc == 0 && (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0))
         rc = cp__errf(err, errno ? errno : EIO, "%s: %s", tmp, strerror(errno ? errno : EIO));
@@ -76,6 +112,7 @@ static int write_file(struct cp__rep_db *r, const char *out_path, cp_err *err)
         rc = cp__errf(err, errno, "%s: %s", out_path, strerror(errno));
     if (rc != 0)
         unlink(tmp);
+    unguard();
     free(tmp);
     return rc == 0 ? RP_OK : RP_FAILED;
 }
