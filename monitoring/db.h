@@ -5,11 +5,12 @@
  * queue and returns at once, never waiting for SQLite — unless the queue holds
  * max_queue_bytes: then the caller waits until the writer has taken some, so a
  * run far faster than its database (or one whose file another connection keeps
- * locked) slows down rather than growing without bound or dropping rows. The writer thread commits
- * what is queued in one transaction every flush interval, as soon as a few
- * thousand rows wait, and at close, so a reader holding the database (a report,
- * sqlite3 in another terminal) delays the writer but never makes it lose a row:
- * a busy database is retried until it is free again, and rows keep queueing.
+ * locked) slows down rather than growing without bound or dropping rows. The
+ * writer thread commits what is queued in one transaction every flush interval,
+ * as soon as a few thousand rows wait, and at close, so a reader holding the
+ * database (a report, sqlite3 in another terminal) delays the writer but never
+ * makes it lose a row: a busy database is retried until it is free again, and
+ * rows keep queueing.
  *
  * Tables and columns are Parsl's (reference/parsl-notes.md §7): workflow, task,
  * try, status, block, node, resource, so tools written for Parsl's database read
