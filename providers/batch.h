@@ -81,6 +81,21 @@ char *cp__batch_shown(const char *v, char *out, size_t n);
  * *lineno gets its 1-based number. */
 const char *cp__batch_command_line(const char *text, int *lineno);
 
+/* Settings the batch providers read alike from their YAML map (batch_keys.c).
+ * Each leaves *out as it is when key is absent or null, and fails with the
+ * file:line:column of the value and what was wrong (-1, err). */
+/* A directive value: 1..max bytes of letters, digits and extra ("a Slurm
+ * partition name": scheduler "Slurm", what "partition name"); copied to *out. */
+int cp__batch_key_value(const struct cp__ynode *map, const char *key, const char *extra,
+                        size_t max, const char *scheduler, const char *what, char **out,
+                        cp_err *err) CP__WUR;
+/* scheduler_options: directive lines only (directive names them in the error,
+ * "#SBATCH"); "" when absent. */
+int cp__batch_key_options(const struct cp__ynode *map, const char *directive, char **out,
+                          cp_err *err) CP__WUR;
+/* cmd_timeout: seconds above 0, at most a day. */
+int cp__batch_key_timeout(const struct cp__ynode *map, double *out, cp_err *err) CP__WUR;
+
 /* One job a batch provider submitted, or was asked about (a job id it did not
  * submit has no script, so no output paths). Kept in a list, newest first. */
 struct cp__batch_job {

@@ -82,49 +82,6 @@ void cp__pbs_free_settings(void *p)
     free(s);
 }
 
-static int str_value(const struct cp__ynode *map, const char *key, const char *extra,
-                     const char *what, char **out, cp_err *err)
-{
-    const struct cp__ynode *n = cp__ymap_get(map, key);
-    if (cp__ynode_is_null(n))
-        return 0;
-    const char *v;
-    if (cp__ynode_str(n, key, &v, err) != 0)
-        return -1;
-    /* select_options may be written with the ':' that joins it to the chunk. */
-    const char *val = strcmp(key, "select_options") == 0 && v[0] == ':' ? v + 1 : v;
-    if (!cp__batch_chars_ok(val, extra, VALUE_MAX) || strlen(v) != n->len) {
-        char shown[81];
-        return cp__yerr(err, n, "%s '%s' is not a PBS %s: only letters, digits and '%s' "
-                                "(at most %d characters), no blanks, quotes or line breaks",
-                        key, cp__batch_shown(v, shown, sizeof shown), what, extra, VALUE_MAX);
-    }
-    if (!(*out = strdup(val)))
-        return oom(err);
-    return 0;
-}
-
-static int parse_options(const struct cp__ynode *map, struct cp__pbs_settings *s, cp_err *err)
-{
-    const struct cp__ynode *n = cp__ymap_get(map, "scheduler_options");
-    if (cp__ynode_is_null(n))
-        return (s->scheduler_options = strdup("")) ? 0 : oom(err);
-    const char *v;
-    if (cp__ynode_str(n, "scheduler_options", &v, err) != 0)
-        return -1;
-    if (strlen(v) != n->len)
-        return cp__yerr(err, n, "scheduler_options must not contain NUL characters");
-    int line;
-    const char *cmd = cp__batch_command_line(v, &line);
-    if (cmd) {
-        int len = (int)strcspn(cmd, "\n");
-        return cp__yerr(err, n, "scheduler_options line %d is not a directive: '%.*s'. Give "
-                                "#PBS lines only; commands belong in worker_init", line,
-                        len > 60 ? 60 : len, cmd);
-    }
-    return (s->scheduler_options = strdup(v)) ? 0 : oom(err);
-}
-
 static int parse(const struct cp__ynode *map, enum cp__pbs_flavor f, void **out, cp_err *err)
 {
     struct cp__pbs_settings *s = calloc(1, sizeof *s);
@@ -135,14 +92,20 @@ static int parse(const struct cp__ynode *map, enum cp__pbs_flavor f, void **out,
     s->cmd_timeout = DEFAULT_CMD_TIMEOUT;
     cp__channel_config_local(&s->channel);
     const struct cp__ynode *n;
-    if (str_value(map, "account", ACCOUNT_EXTRA, "account name", &s->account, err) ||
-        str_value(map, "queue", QUEUE_EXTRA, "queue (queue or queue@server)", &s->queue, err) ||
-        parse_options(map, s, err))
+    if (cp__batch_key_value(map, "account", ACCOUNT_EXTRA, VALUE_MAX, "PBS", "account name",
+                            &s->account, err) ||
+        cp__batch_key_value(map, "queue", QUEUE_EXTRA, VALUE_MAX, "PBS",
+                            "queue (queue or queue@server)", &s->queue, err) ||
+        cp__batch_key_options(map, "#PBS", &s->scheduler_options, err) ||
+        cp__batch_key_timeout(map, &s->cmd_timeout, err))
         goto error;
     if (f == CP_PBS_PRO) {
-        if (str_value(map, "select_options", SELECT_EXTRA, "select chunk resource list",
-                      &s->select_options, err))
+        if (cp__batch_key_value(map, "select_options", SELECT_EXTRA, VALUE_MAX, "PBS",
+                                "select chunk resource list", &s->select_options, err))
             goto error;
+        /* It may be written with the ':' that joins it to the chunk. */
+        if (s->select_options && s->select_options[0] == ':')
+            memmove(s->select_options, s->select_options + 1, strlen(s->select_options));
         if (!cp__ynode_is_null(n = cp__ymap_get(map, "cpus_per_node"))) {
             long v;
             if (cp__ynode_long(n, "cpus_per_node", &v, err) != 0)
@@ -153,15 +116,6 @@ static int parse(const struct cp__ynode *map, enum cp__pbs_flavor f, void **out,
                 goto error;
             }
             s->cpus_per_node = (int)v;
-        }
-    }
-    if (!cp__ynode_is_null(n = cp__ymap_get(map, "cmd_timeout"))) {
-        if (cp__ynode_double(n, "cmd_timeout", &s->cmd_timeout, err) != 0)
-            goto error;
-        if (!(s->cmd_timeout > 0 && s->cmd_timeout <= 86400)) {
-            cp__yerr(err, n, "cmd_timeout must be a number of seconds above 0 (at most 86400), "
-                             "got '%s'", n->str);
-            goto error;
         }
     }
     if (!cp__ynode_is_null(n = cp__ymap_get(map, "channel"))) {

@@ -63,25 +63,10 @@ void cp__slurm_free_settings(void *p)
     free(s);
 }
 
-static int str_value(const struct cp__ynode *map, const char *key, const char *extra,
-                     const char *what_chars, char **out, cp_err *err)
+static int value(const struct cp__ynode *map, const char *key, const char *extra,
+                 const char *what, char **out, cp_err *err)
 {
-    const struct cp__ynode *n = cp__ymap_get(map, key);
-    if (cp__ynode_is_null(n))
-        return 0;
-    const char *v;
-    if (cp__ynode_str(n, key, &v, err) != 0)
-        return -1;
-    if (!cp__batch_chars_ok(v, extra, VALUE_MAX) || strlen(v) != n->len) {
-        char shown[81];
-        cp__batch_shown(v, shown, sizeof shown);
-        return cp__yerr(err, n, "%s '%s' is not a Slurm %s: only letters, digits and '%s' "
-                                "(at most %d characters), no blanks, quotes or line breaks",
-                        key, shown, what_chars, extra, VALUE_MAX);
-    }
-    if (!(*out = strdup(v)))
-        return oom(err);
-    return 0;
+    return cp__batch_key_value(map, key, extra, VALUE_MAX, "Slurm", what, out, err);
 }
 
 static int int_value(const struct cp__ynode *map, const char *key, long lo, long hi, int *out,
@@ -100,25 +85,6 @@ static int int_value(const struct cp__ynode *map, const char *key, long lo, long
     return 0;
 }
 
-static int parse_options(const struct cp__ynode *map, struct cp__slurm_settings *s, cp_err *err)
-{
-    const struct cp__ynode *n = cp__ymap_get(map, "scheduler_options");
-    if (cp__ynode_is_null(n))
-        return (s->scheduler_options = strdup("")) ? 0 : oom(err);
-    const char *v;
-    if (cp__ynode_str(n, "scheduler_options", &v, err) != 0)
-        return -1;
-    if (strlen(v) != n->len)
-        return cp__yerr(err, n, "scheduler_options must not contain NUL characters");
-    int line;
-    const char *cmd = cp__batch_command_line(v, &line);
-    if (cmd)
-        return cp__yerr(err, n, "scheduler_options line %d is not a directive: '%.*s'. Give "
-                                "#SBATCH lines only; commands belong in worker_init", line,
-                        (int)strcspn(cmd, "\n") > 60 ? 60 : (int)strcspn(cmd, "\n"), cmd);
-    return (s->scheduler_options = strdup(v)) ? 0 : oom(err);
-}
-
 int cp__slurm_parse(const struct cp__ynode *map, void **out, cp_err *err)
 {
     struct cp__slurm_settings *s = calloc(1, sizeof *s);
@@ -129,31 +95,23 @@ int cp__slurm_parse(const struct cp__ynode *map, void **out, cp_err *err)
     s->status_batch_size = DEFAULT_BATCH_SIZE;
     cp__channel_config_local(&s->channel);
     const struct cp__ynode *n;
-    if (str_value(map, "partition", NAME_EXTRA, "partition name", &s->partition, err) ||
-        str_value(map, "account", NAME_EXTRA, "account name", &s->account, err) ||
-        str_value(map, "qos", NAME_EXTRA, "QOS name", &s->qos, err) ||
-        str_value(map, "clusters", LIST_EXTRA, "cluster list", &s->clusters, err) ||
-        str_value(map, "constraint", CONSTRAINT_EXTRA, "constraint", &s->constraint, err) ||
-        str_value(map, "gres", GRES_EXTRA, "gres list", &s->gres, err) ||
-        str_value(map, "gpus_per_node", GPUS_EXTRA, "GPU count ([type:]count)",
-                  &s->gpus_per_node, err) ||
+    if (value(map, "partition", NAME_EXTRA, "partition name", &s->partition, err) ||
+        value(map, "account", NAME_EXTRA, "account name", &s->account, err) ||
+        value(map, "qos", NAME_EXTRA, "QOS name", &s->qos, err) ||
+        value(map, "clusters", LIST_EXTRA, "cluster list", &s->clusters, err) ||
+        value(map, "constraint", CONSTRAINT_EXTRA, "constraint", &s->constraint, err) ||
+        value(map, "gres", GRES_EXTRA, "gres list", &s->gres, err) ||
+        value(map, "gpus_per_node", GPUS_EXTRA, "GPU count ([type:]count)", &s->gpus_per_node,
+              err) ||
         int_value(map, "cores_per_node", 1, 1 << 20, &s->cores_per_node, err) ||
         int_value(map, "mem_per_node", 1, 1 << 24, &s->mem_per_node, err) ||
         int_value(map, "status_batch_size", 1, 10000, &s->status_batch_size, err) ||
-        parse_options(map, s, err))
+        cp__batch_key_options(map, "#SBATCH", &s->scheduler_options, err) ||
+        cp__batch_key_timeout(map, &s->cmd_timeout, err))
         goto error;
     if (!cp__ynode_is_null(n = cp__ymap_get(map, "exclusive")) &&
         cp__ynode_bool(n, "exclusive", &s->exclusive, err) != 0)
         goto error;
-    if (!cp__ynode_is_null(n = cp__ymap_get(map, "cmd_timeout"))) {
-        if (cp__ynode_double(n, "cmd_timeout", &s->cmd_timeout, err) != 0)
-            goto error;
-        if (!(s->cmd_timeout > 0 && s->cmd_timeout <= 86400)) {
-            cp__yerr(err, n, "cmd_timeout must be a number of seconds above 0 (at most 86400), "
-                             "got '%s'", n->str);
-            goto error;
-        }
-    }
     if (!cp__ynode_is_null(n = cp__ymap_get(map, "channel")) &&
         cp__channel_config_parse(n, "channel of the slurm provider", &s->channel, err) != 0)
         goto error;
